@@ -1,0 +1,74 @@
+// The Problem interface: what the harness needs from a workload (DESIGN.md §3). Problems know
+// nothing of optimizers. The harness drives a problem like this:
+//
+//   problem.begin_epoch(epoch, seed);                  // seeded shuffle of the minibatches
+//   for (b = 0; b < problem.batches_per_epoch(); ++b) {
+//     problem.select_batch(b);                         // fixes ξ_t
+//     optimizer.step([&] { return problem.closure_loss(true); });   // same ξ_t on every call
+//   }
+//   metrics = problem.evaluate(ctx);                   // full-data metrics, never timed as optimizer time
+#pragma once
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "core/options.h"
+#include "core/optimizer.h"
+#include "core/registry.h"
+
+namespace proxbench::core {
+
+/// Named metrics, in a stable order (written as trajectory.csv columns and summary.json).
+using Metrics = std::vector<std::pair<std::string, double>>;
+
+/// Parameters of a problem, grouped; the harness attaches the experiment's regularizer to the
+/// groups marked `regularized` (Conv/Linear weights) and none to the others (biases, BatchNorm).
+struct ProblemParamGroup {
+  std::string name;
+  std::vector<torch::Tensor> params;
+  bool regularized = true;
+};
+
+/// What evaluate() is told about the objective F = f + λR it should report.
+struct EvalContext {
+  RegularizerPtr regularizer;  ///< may be nullptr
+  double lambda = 0.0;
+  const ProxOptimizer* optimizer = nullptr;  ///< may be nullptr
+};
+
+class Problem {
+ public:
+  virtual ~Problem() = default;
+  virtual std::string name() const = 0;
+  virtual std::vector<ProblemParamGroup> parameter_groups() = 0;
+  virtual int64_t batches_per_epoch() const = 0;
+  /// Reshuffles the minibatches of epoch `epoch` from `seed` (deterministic).
+  virtual void begin_epoch(int64_t epoch, uint64_t seed) = 0;
+  /// Makes minibatch `index` of the current epoch the current one.
+  virtual void select_batch(int64_t index) = 0;
+  /// Mean loss on the current minibatch at the current parameters; with `with_grad` it first
+  /// zeroes the gradients and then back-propagates. Returns a 0-dim tensor.
+  virtual torch::Tensor closure_loss(bool with_grad) = 0;
+  /// Full-data metrics (objective, accuracy, support recovery, ...).
+  virtual Metrics evaluate(const EvalContext& ctx) = 0;
+  /// Lipschitz constant of ∇f when known exactly (Lasso), else NaN.
+  virtual double lipschitz_constant() const { return std::numeric_limits<double>::quiet_NaN(); }
+  /// Device its tensors live on.
+  virtual torch::Device device() const { return torch::kCPU; }
+  /// Train / eval mode (BatchNorm, dropout).
+  virtual void set_training(bool) {}
+  /// Hook for problems that write data into the run folder (Lasso's save_data).
+  virtual void save_artifacts(const std::string& /*run_dir*/) {}
+};
+
+/// Factory: options from the experiment's `problem:` map, plus the run seed.
+using ProblemFactory = std::unique_ptr<Problem>(const OptionMap&, uint64_t seed);
+using ProblemRegistry = Registry<ProblemFactory>;
+ProblemRegistry& problem_registry();
+
+}  // namespace proxbench::core

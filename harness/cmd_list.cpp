@@ -1,0 +1,55 @@
+// `proxbench list [TOPIC]`: prints the registries (name, parameters with defaults, flags, one line).
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "core/optimizer.h"
+#include "core/problem.h"
+#include "core/regularizer.h"
+#include "harness/command.h"
+
+namespace proxbench::harness {
+namespace {
+
+template <class R>
+void print_registry(std::ostream& out, const R& reg) {
+  for (const auto* e : reg.entries()) {
+    out << "  " << e->name;
+    if (!e->flags.empty()) out << "  [" << e->flags << "]";
+    out << "\n      " << e->description << "\n";
+    for (const auto& p : e->params)
+      out << "      --param " << p.name << "=" << p.default_value << "   " << p.description << "\n";
+  }
+}
+
+void setup(CLI::App& app) {
+  auto* cmd = app.add_subcommand("list", "List regularizers, optimizers, problems, models, experiments");
+  auto topic = std::make_shared<std::string>();
+  cmd->add_option("topic", *topic, "what to list (default: everything)");
+  cmd->callback([topic] {
+    auto& topics = list_topic_registry();
+    if (topic->empty()) {
+      for (const auto* e : topics.entries()) {
+        std::cout << e->name << ":\n";
+        e->make(std::cout);
+        std::cout << "\n";
+      }
+    } else {
+      topics.get(*topic).make(std::cout);
+    }
+  });
+}
+
+PROXBENCH_REGISTER(command_registry(), (CommandRegistry::Entry{"list", "list the registries", {}, "", setup}));
+PROXBENCH_REGISTER(list_topic_registry(),
+                   (ListTopicRegistry::Entry{"regularizers", "registered regularizers", {}, "",
+                                             [](std::ostream& o) { print_registry(o, core::regularizer_registry()); }}));
+PROXBENCH_REGISTER(list_topic_registry(),
+                   (ListTopicRegistry::Entry{"optimizers", "registered optimizers", {}, "",
+                                             [](std::ostream& o) { print_registry(o, core::optimizer_registry()); }}));
+PROXBENCH_REGISTER(list_topic_registry(),
+                   (ListTopicRegistry::Entry{"problems", "registered problems", {}, "",
+                                             [](std::ostream& o) { print_registry(o, core::problem_registry()); }}));
+
+}  // namespace
+}  // namespace proxbench::harness

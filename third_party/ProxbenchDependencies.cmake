@@ -1,0 +1,35 @@
+# How proxbench finds its dependencies. Every one is a Debian package (third_party/install-deps.sh
+# installs them). LibTorch: the Debian libtorch-dev (1.13, CPU) by default; a newer LibTorch (2.x,
+# CUDA) is picked up when its prefix is given in CMAKE_PREFIX_PATH, e.g.
+#   cmake -DCMAKE_PREFIX_PATH=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)') ..
+
+# ccache when present (with the sloppiness precompiled headers need).
+find_program(PROXBENCH_CCACHE ccache)
+if(PROXBENCH_CCACHE AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
+  set(CMAKE_CXX_COMPILER_LAUNCHER ${CMAKE_COMMAND} -E env
+      CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime ${PROXBENCH_CCACHE})
+  message(STATUS "proxbench: using ccache ${PROXBENCH_CCACHE}")
+endif()
+
+find_package(Torch REQUIRED)
+# TORCH_CXX_FLAGS carries the -D_GLIBCXX_USE_CXX11_ABI choice of the LibTorch build; it must reach
+# every translation unit that includes a LibTorch header (also those of plugins: it is PUBLIC).
+separate_arguments(PROXBENCH_TORCH_CXX_FLAGS UNIX_COMMAND "${TORCH_CXX_FLAGS}")
+message(STATUS "proxbench: LibTorch ${Torch_VERSION} from ${Torch_DIR}")
+
+find_package(Eigen3 3.3 REQUIRED NO_MODULE)
+find_package(nlohmann_json 3 REQUIRED)
+find_package(yaml-cpp REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(ZLIB REQUIRED)
+find_package(Threads REQUIRED)
+if(PROXBENCH_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()
+if(PROXBENCH_BUILD_BENCH)
+  find_package(benchmark REQUIRED)
+endif()
+find_program(PROXBENCH_GNUPLOT gnuplot)
+if(NOT PROXBENCH_GNUPLOT)
+  message(STATUS "proxbench: gnuplot not found — reports will write data and scripts but no images")
+endif()
