@@ -332,6 +332,9 @@ struct BinaryQuantOp {
 /// calls the same f, so f must return the same type for every op (a generic lambda returning
 /// void or a fixed type). Host and device callable.
 ///
+/// Under nvcc, pass a functor or a `__host__ __device__` lambda; a plain lambda defined inside a
+/// kernel needs `--expt-relaxed-constexpr` (as PyTorch's own CUDA build uses).
+///
 /// CALLERS MUST HANDLE RegKind::GroupL21 AND RegKind::Custom BEFORE CALLING: they are not
 /// separable scalar maps (group l2,1 → group_l21_prox below; Custom → the virtual
 /// Regularizer::prox_). For those two kinds (and any unknown value) this function calls
@@ -352,9 +355,25 @@ PB_INLINE decltype(auto) visit_separable(const RegSpec& s, F&& f) {
   }
 }
 
-/// Group l2,1 prox of one group, in place: the n values z[k·stride], k = 0..n−1, are replaced by
+/// Offset of the k-th element of a group with a constant stride.
+struct StrideIndex {
+  int64_t stride;
+  PB_INLINE int64_t operator()(int64_t k) const { return k * stride; }
+};
+
+/// Offset of the k-th element of a group whose members are `inner` contiguous values repeated every
+/// `outer_stride` (e.g. input channel j of a (out, in, kh, kw) weight: inner = kh·kw,
+/// outer_stride = in·kh·kw, base pointer at j·kh·kw).
+struct BlockIndex {
+  int64_t inner;
+  int64_t outer_stride;
+  PB_INLINE int64_t operator()(int64_t k) const { return (k / inner) * outer_stride + k % inner; }
+};
+
+/// Group l2,1 prox of one group, in place: the n values z[k·stride] (z[idx(k)] for
+/// group_l21_prox_indexed), k = 0..n−1, are replaced by
 ///     argmin_x  Σ_k (x_k − z_k)² / (2τ_k) + ‖x‖₂,
-/// τ_k = tau[k·stride], or tau[0] for all k when tau_scalar (prox-reference.md §1(h); ProxGen eq. (3)
+/// τ_k = tau[k·stride] (tau[idx(k)]), or tau[0] for all k when tau_scalar (prox-reference.md §1(h); ProxGen eq. (3)
 /// with a diagonal preconditioner inside a group, τ_k = αλ/(C_k+δ)).
 ///   * Common τ (tau_scalar, or all τ_k equal): block soft threshold x = (1 − τ/‖z‖)₊ z, x = 0 when
 ///     ‖z‖ ≤ τ (this also covers ‖z‖ = 0 = τ: no 0/0).
@@ -363,15 +382,18 @@ PB_INLINE decltype(auto) visit_separable(const RegSpec& s, F&& f) {
 ///     bracket max(0, ‖z‖ − max τ, max_k(|z_k| − τ_k)) increases monotonically; it stops when
 ///     Φ(s) ≥ 1, when s stops increasing, or after kNewtonCap steps. Then x_k = z_k·s/(s+τ_k).
 /// Sums are accumulated in double. τ_k = 0 everywhere returns z. Host and device callable.
-template <class T>
-PB_INLINE void group_l21_prox(T* z, const T* tau, bool tau_scalar, int64_t n, int64_t stride) {
+///
+/// The same group prox over an arbitrary element map: the k-th member is z[idx(k)], its step
+/// tau[idx(k)] (tau[0] when tau_scalar). Idx is a functor such as StrideIndex or BlockIndex.
+template <class T, class Idx>
+PB_INLINE void group_l21_prox_indexed(T* z, const T* tau, bool tau_scalar, int64_t n, Idx idx) {
   if (n <= 0) return;
   bool equal = true;
   const double t0 = double(tau[0]);
   double nz2 = 0, zt2 = 0, tmax = t0, lo_k = 0;
   for (int64_t k = 0; k < n; ++k) {
-    const double zk = double(z[k * stride]);
-    const double tk = tau_scalar ? t0 : double(tau[k * stride]);
+    const double zk = double(z[idx(k)]);
+    const double tk = tau_scalar ? t0 : double(tau[idx(k)]);
     nz2 += zk * zk;
     if (tk != t0) equal = false;
     tmax = tk > tmax ? tk : tmax;
@@ -382,24 +404,24 @@ PB_INLINE void group_l21_prox(T* z, const T* tau, bool tau_scalar, int64_t n, in
   const double nz = std::sqrt(nz2);
   if (equal) {  // block soft threshold
     if (!(nz > t0)) {
-      for (int64_t k = 0; k < n; ++k) z[k * stride] = T(0);
+      for (int64_t k = 0; k < n; ++k) z[idx(k)] = T(0);
     } else if (t0 != 0) {
       const double f = 1.0 - t0 / nz;
-      for (int64_t k = 0; k < n; ++k) z[k * stride] = T(double(z[k * stride]) * f);
+      for (int64_t k = 0; k < n; ++k) z[idx(k)] = T(double(z[idx(k)]) * f);
     }
     return;
   }
   if (!(zt2 > 1.0)) {
-    for (int64_t k = 0; k < n; ++k) z[k * stride] = T(0);
+    for (int64_t k = 0; k < n; ++k) z[idx(k)] = T(0);
     return;
   }
   double s = nz - tmax > lo_k ? nz - tmax : lo_k;
   for (int it = 0; it < scalar::kNewtonCap; ++it) {
     double psi = 0, psi3 = 0;
     for (int64_t k = 0; k < n; ++k) {
-      const double zk = double(z[k * stride]);
+      const double zk = double(z[idx(k)]);
       if (zk == 0) continue;
-      const double den = s + double(tau[k * stride]);
+      const double den = s + double(tau[idx(k)]);
       const double r = zk / den;
       psi += r * r;
       psi3 += r * r / den;
@@ -412,8 +434,15 @@ PB_INLINE void group_l21_prox(T* z, const T* tau, bool tau_scalar, int64_t n, in
     s = sn;
   }
   for (int64_t k = 0; k < n; ++k) {
-    const double tk = double(tau[k * stride]);
-    z[k * stride] = T(double(z[k * stride]) * (s / (s + tk)));
+    const double tk = double(tau[idx(k)]);
+    z[idx(k)] = T(double(z[idx(k)]) * (s / (s + tk)));
   }
 }
+
+/// See group_l21_prox_indexed; the n members are z[k·stride].
+template <class T>
+PB_INLINE void group_l21_prox(T* z, const T* tau, bool tau_scalar, int64_t n, int64_t stride) {
+  group_l21_prox_indexed(z, tau, tau_scalar, n, StrideIndex{stride});
+}
+
 }  // namespace proxbench::core
