@@ -38,9 +38,10 @@ struct RegSpec {
 
 namespace scalar {
 
+/// |mag| with the sign bit of z (bit operation, branch-free; callers pass mag ≥ 0).
 template <class T>
 PB_INLINE T copysign_(T mag, T z) {
-  return z < T(0) ? -mag : mag;
+  return std::copysign(mag, z);
 }
 
 /// r(x) = 0.
@@ -53,8 +54,9 @@ struct NoneOp {
 /// r(x) = |x|: soft thresholding x = sign(z) max(|z| − τ, 0). Subgradient: sign(x), 0 at 0.
 struct L1Op {
   template <class T> PB_INLINE T prox(T z, T tau) const {
-    T m = std::fabs(z) - tau;
-    return m > T(0) ? copysign_(m, z) : T(0);
+    const T m = std::fabs(z) - tau;
+    const T x = copysign_(m, z);
+    return m > T(0) ? x : T(0);  // select, not a branch
   }
   template <class T> PB_INLINE T value(T x) const { return std::fabs(x); }
   template <class T> PB_INLINE T subgrad(T x) const { return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0)); }
@@ -240,15 +242,15 @@ struct McpOp {
   double gamma = 3.0;
   template <class T> PB_INLINE T prox(T z, T tau) const {
     if (tau == T(0)) return z;
+    // all branches are evaluated and selected (branch-free; the unselected ones may be inf/NaN)
     const T lp = T(lam_p), gm = T(gamma), a = std::fabs(z);
-    if (tau < gm) {
-      const T b = gm * lp;
-      if (a > b) return z;
-      const T m = a - tau * lp;
-      if (!(m > T(0))) return T(0);
-      return copysign_(min_(b, gm * m / (gm - tau)), z);
-    }
-    return a > lp * std::sqrt(tau * gm) ? z : T(0);
+    const T b = gm * lp;
+    const T firm = min_(b, gm * max_(a - tau * lp, T(0)) / (gm - tau));
+    const T convex = a > b ? a : firm;
+    const T hard = a > lp * std::sqrt(tau * gm) ? a : T(0);
+    const T y = tau < gm ? convex : hard;
+    const T x = copysign_(y, z);
+    return y > T(0) ? x : T(0);
   }
   template <class T> PB_INLINE T value(T x) const {
     const T lp = T(lam_p), gm = T(gamma), a = std::fabs(x);
@@ -273,19 +275,16 @@ struct ScadOp {
   double a = 3.7;
   template <class T> PB_INLINE T prox(T z, T tau) const {
     if (tau == T(0)) return z;
+    // all branches are evaluated and selected (branch-free; the unselected ones may be inf/NaN)
     const T lp = T(lam_p), aa = T(a), az = std::fabs(z);
-    if (tau < aa - T(1)) {
-      if (az > aa * lp) return z;
-      if (az > (T(1) + tau) * lp) {
-        const T y = ((aa - T(1)) * az - tau * aa * lp) / (aa - T(1) - tau);
-        return copysign_(min_(aa * lp, max_(lp, y)), z);
-      }
-    } else {
-      const T thr = tau < aa + T(1) ? lp * (aa + T(1) + tau) / T(2) : lp * std::sqrt(tau * (aa + T(1)));
-      if (az > thr) return z;
-    }
-    const T m = az - tau * lp;
-    return m > T(0) ? copysign_(m, z) : T(0);
+    const T soft = max_(az - tau * lp, T(0));
+    const T mid = min_(aa * lp, max_(lp, ((aa - T(1)) * az - tau * aa * lp) / (aa - T(1) - tau)));
+    const T convex = az > aa * lp ? az : (az > (T(1) + tau) * lp ? mid : soft);
+    const T thr = tau < aa + T(1) ? lp * (aa + T(1) + tau) / T(2) : lp * std::sqrt(tau * (aa + T(1)));
+    const T nonconvex = az > thr ? az : soft;
+    const T y = tau < aa - T(1) ? convex : nonconvex;
+    const T x = copysign_(y, z);
+    return y > T(0) ? x : T(0);
   }
   template <class T> PB_INLINE T value(T x) const {
     const T lp = T(lam_p), aa = T(a), ax = std::fabs(x);
