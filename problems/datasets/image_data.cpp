@@ -162,8 +162,9 @@ const char* default_fashion_mnist_dir() { return "/usr/share/datasets/fashion-mn
 ImageDataset load_fashion_mnist(const std::string& dir, bool train) {
   const std::string d = dir.empty() ? default_fashion_mnist_dir() : dir;
   const std::string p = train ? "train" : "t10k";
-  return read_idx_pair(pick_existing(d, p + "-images-idx3-ubyte"), pick_existing(d, p + "-labels-idx1-ubyte"), 10,
-                       std::string("fashion_mnist/") + (train ? "train" : "test"));
+  const std::string images = pick_existing(d, p + "-images-idx3-ubyte");
+  const std::string labels = pick_existing(d, p + "-labels-idx1-ubyte");
+  return read_idx_pair(images, labels, 10, std::string("fashion_mnist/") + (train ? "train" : "test"));
 }
 
 ImageDataset load_cifar10(const std::string& dir, bool train) {

@@ -63,8 +63,16 @@ void BM_TrainResNet20_ProxGen(benchmark::State& state) {
   auto l1 = proxbench::core::make_regularizer("l1", proxbench::core::OptionMap());
   for (auto& g : p.parameter_groups())
     groups.push_back({g.params, g.regularized ? l1 : nullptr, g.regularized ? 1e-4 : 0.0});
-  auto opt = proxbench::core::make_optimizer("proxgen", std::move(groups),
-                                             proxbench::core::OptionMap(nlohmann::json{{"lr", 1e-3}}, "optimizer 'proxgen'"));
+  std::unique_ptr<proxbench::core::ProxOptimizer> opt;
+  try {
+    opt = proxbench::core::make_optimizer("proxgen", std::move(groups),
+                                          proxbench::core::OptionMap(nlohmann::json{{"lr", 1e-3}}, "optimizer 'proxgen'"));
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+    for (auto _ : state) {
+    }
+    return;
+  }
   train_loop(state, p, *opt);
 }
 
