@@ -45,9 +45,9 @@ ClassificationOptions ClassificationOptions::from(const core::OptionMap& o) {
   c.device = o.get_string("device", c.device);
   if (c.device != "cpu" && c.device != "cuda") o.fail("option 'device' = '" + c.device + "' must be cpu or cuda");
   if (c.device == "cuda" && !torch::cuda::is_available())
-    o.fail("option 'device' = 'cuda' but no CUDA device is available (this LibTorch build: " +
-           std::string(torch::cuda::is_available() ? "CUDA" : "no usable CUDA") + "); use device: cpu");
+    o.fail("option 'device' = 'cuda' but no CUDA device is available to this LibTorch build; use device: cpu");
   c.regularize_bias_bn = o.get_bool("regularize_bias_bn", false);
+  c.layer_metrics = o.get_bool("layer_metrics", true);
   c.synthetic_train = get_int_min(o, "synthetic_train", c.synthetic_train, 1);
   c.synthetic_test = get_int_min(o, "synthetic_test", c.synthetic_test, 1);
   c.synthetic_size = get_int_min(o, "synthetic_size", c.synthetic_size, 4);
@@ -231,7 +231,8 @@ core::Metrics ClassificationProblem::evaluate(const core::EvalContext& ctx) {
     total += a.numel();
     zero += z;
     small += a.le(1e-3).sum().item<int64_t>();
-    layers.emplace_back("layer/" + layer_name(kv.first) + "/pct_zero", 100.0 * double(z) / double(a.numel()));
+    if (opts_.layer_metrics)
+      layers.emplace_back("layer/" + layer_name(kv.first) + "/pct_zero", 100.0 * double(z) / double(a.numel()));
   }
   m.emplace_back("pct_zero", total ? 100.0 * double(zero) / double(total) : 0.0);
   m.emplace_back("pct_small", total ? 100.0 * double(small) / double(total) : 0.0);
@@ -341,6 +342,7 @@ std::vector<core::ParamDoc> docs() {
       {"augment", "true for CIFAR", "random crop (pad 4) + horizontal flip on training batches"},
       {"device", "cpu", "cpu | cuda (error when CUDA is absent)"},
       {"regularize_bias_bn", "false", "regularize biases and BatchNorm parameters too"},
+      {"layer_metrics", "true", "report layer/<name>/pct_zero for every regularized tensor"},
       {"synthetic_train", "2048", "synthetic training examples, >= 1"},
       {"synthetic_test", "512", "synthetic test examples, >= 1"},
       {"synthetic_size", "32", "synthetic image side, >= 4"},

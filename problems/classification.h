@@ -17,6 +17,7 @@
 //                      (default true for cifar10/cifar100, false otherwise)
 //   device             cpu | cuda (an error if CUDA is asked for and absent) (default cpu)
 //   regularize_bias_bn put biases and BatchNorm parameters under the regularizer (default false)
+//   layer_metrics      report the per-layer sparsity metrics                (default true)
 //   synthetic_train, synthetic_test, synthetic_size, synthetic_channels, synthetic_classes,
 //   synthetic_noise    the synthetic set: 2048, 512, 32, 3, 10, 64 by default
 //
@@ -73,6 +74,7 @@ struct ClassificationOptions {
   bool augment = false;
   std::string device = "cpu";
   bool regularize_bias_bn = false;
+  bool layer_metrics = true;
   int64_t synthetic_train = 2048, synthetic_test = 512, synthetic_size = 32, synthetic_channels = 3,
           synthetic_classes = 10, synthetic_noise = 64;
 

@@ -80,3 +80,21 @@ void BM_TrainResNet20_ProxGen(benchmark::State& state) {
 
 BENCHMARK(BM_TrainResNet20_TorchAdam)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
 BENCHMARK(BM_TrainResNet20_ProxGen)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
+
+// The data path alone: one augmented, normalized batch of 128 CIFAR-shaped images (images/s).
+static void BM_AssembleBatchCifarAugment(benchmark::State& state) {
+  auto ds = proxbench::problems::make_synthetic_images(1024, 3, 32, 10, 1, 0);
+  auto st = proxbench::problems::channel_stats(ds);
+  proxbench::problems::Augment aug;
+  aug.crop = aug.flip = true;
+  auto perm = proxbench::problems::seeded_permutation(1024, 3);
+  std::vector<int64_t> idx(perm.begin(), perm.begin() + 128);
+  uint64_t s = 0;
+  for (auto _ : state) {
+    torch::Tensor y;
+    auto x = proxbench::problems::assemble_batch(ds, idx, st, aug, ++s, &y);
+    benchmark::DoNotOptimize(x);
+  }
+  state.SetItemsProcessed(int64_t(state.iterations()) * 128);
+}
+BENCHMARK(BM_AssembleBatchCifarAugment)->Unit(benchmark::kMicrosecond)->UseRealTime();
