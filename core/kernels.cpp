@@ -10,27 +10,33 @@ namespace {
 
 constexpr int64_t kGrain = 1 << 15;  // coordinates below which one chunk is used
 
-/// Concrete scalar op of a separable built-in spec; None for group / custom (two-phase path).
+/// Concrete scalar op of a separable built-in spec (core/prox_scalar.h visit_separable); the
+/// identity for none / group / custom (those take the two-phase path).
 template <class F>
 void visit_op(const Regularizer* reg, F&& f) {
   if (!reg) return f(scalar::NoneOp{});
-  const RegSpec& s = reg->spec();
-  switch (s.kind) {
-    case RegKind::L1: return f(scalar::L1Op{});
-    case RegKind::L0: return f(scalar::L0Op{});
-    default: return f(scalar::NoneOp{});
-  }
+  visit_separable(reg->spec(), [&](auto op) { f(op); });
 }
 
 /// True when the fused one-pass path applies (separable built-in op available).
 bool fused_separable(const Regularizer* reg) {
   if (!reg) return true;
-  switch (reg->spec().kind) {
-    case RegKind::None:
-    case RegKind::L1:
-    case RegKind::L0: return true;
-    default: return false;
+  return reg->spec().kind != RegKind::GroupL21 && reg->spec().kind != RegKind::Custom;
+}
+
+/// Group l2,1 whose groups are contiguous runs of `size` values (rows layout or whole tensor).
+bool contiguous_groups(const Regularizer* reg, const torch::Tensor& t, int64_t& size) {
+  if (!reg || reg->spec().kind != RegKind::GroupL21) return false;
+  const auto l = reg->group_layout();
+  if (l == GroupLayout::Whole || t.dim() < 2) {
+    size = t.numel();
+    return true;
   }
+  if (l == GroupLayout::Rows) {
+    size = t.size(0) == 0 ? 0 : t.numel() / t.size(0);
+    return true;
+  }
+  return false;
 }
 
 template <class T>
@@ -197,8 +203,9 @@ void ProbeAcc::merge(const ProbeAcc& o) {
   e2 += o.e2;
 }
 
-int64_t ProbePartials::prepare(int64_t n) {
+int64_t ProbePartials::prepare(int64_t n, int64_t max_chunks) {
   int64_t K = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), (n + kGrain - 1) / kGrain));
+  K = std::max<int64_t>(1, std::min(K, max_chunks));
   if (static_cast<int64_t>(slots_.size()) < K) slots_.resize(static_cast<size_t>(K));
   for (int64_t k = 0; k < K; ++k) slots_[static_cast<size_t>(k)] = ProbeAcc{};
   used_ = K;
@@ -237,6 +244,36 @@ int64_t diag_step(const DiagStep& s, DiagBuffers& b, ProbePartials& pp, ProbeAcc
     // Two-phase path (group l2,1, plugins).
     TORCH_CHECK(b.aux.defined() && b.tau.defined(), "proxbench fused step: two-phase path needs z and tau buffers");
     DiagStep s1 = s;
+    int64_t gsize = 0;
+    if (s.mode == Mode::Prox && contiguous_groups(s.reg, b.theta, gsize) && gsize > 0) {
+      // Group l2,1 with contiguous groups: per chunk of groups, phase 1 (z, τ into scratch), the
+      // group prox, phase 3 (θ, probes) — each group stays in cache between the phases.
+      s1.mode = Mode::ZTau;
+      const int64_t ng = n / gsize;
+      const int64_t K = pp.prepare(n, ng);
+      T* th = ptr<T>(b.theta);
+      const T* g = ptr<T>(b.grad);
+      T* m = ptr<T>(b.m);
+      T* v = ptr<T>(b.v);
+      T* z = ptr<T>(b.aux);
+      T* tau = ptr<T>(b.tau);
+      dispatch_mpp<T>(s1, [&](auto, auto pc, auto probes) {
+        constexpr Precond P = decltype(pc)::value;
+        constexpr bool Pr = decltype(probes)::value;
+        for_chunks(ng, K, [&](int64_t k, int64_t g0, int64_t g1) {
+          for (int64_t gi = g0; gi < g1; ++gi) {
+            const int64_t i0 = gi * gsize, i1 = i0 + gsize;
+            diag_range<Mode::ZTau, P, Pr>(scalar::NoneOp{}, s1, th, g, m, P == Precond::Identity ? nullptr : v, z,
+                                          tau, i0, i1, pp.slot(k));
+            group_l21_prox(z + i0, tau + i0, false, gsize, int64_t(1));
+            finish_range<Pr>(s, th, z, i0, i1, pp.slot(k));
+          }
+        });
+      });
+      pp.reduce_into(acc);
+      prox_evals = 1;
+      return;
+    }
     torch::Tensor grad_eff = b.grad;
     if (s.mode == Mode::Subgrad) {
       // aux ← r'(θ), then g_eff = g + λ r'(θ) in the tau scratch (the subgradient is not separable).

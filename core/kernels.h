@@ -82,8 +82,8 @@ struct ProbeAcc {
 /// Preallocated per-chunk partials; resized only when the thread count changes.
 class ProbePartials {
  public:
-  /// Number of chunks for n coordinates (≤ threads; 1 below a grain); slots sized to it.
-  int64_t prepare(int64_t n);
+  /// Number of chunks for n coordinates (≤ threads, ≤ max_chunks; 1 below a grain); slots sized to it.
+  int64_t prepare(int64_t n, int64_t max_chunks = INT64_MAX);
   ProbeAcc& slot(int64_t k) { return slots_[static_cast<size_t>(k)]; }
   /// Merges the slots used by the last prepare() into acc.
   void reduce_into(ProbeAcc& acc) const;
