@@ -287,7 +287,11 @@ int64_t diag_step(const DiagStep& s, DiagBuffers& b, ProbePartials& pp, ProbeAcc
                                                                                static_cast<T*>(nullptr),
                                                                                static_cast<T*>(nullptr), pp);
       });
-      pp.reduce_into(acc);
+      ProbeAcc a;
+      pp.reduce_into(a);
+      // ‖g_t‖² is the loss gradient's, not ĝ's (rare path: a separate reduction).
+      if (s.probes) a.grad_sq = b.grad.to(torch::kDouble).pow(2).sum().item<double>();
+      acc.merge(a);
       return;
     }
     s1.mode = Mode::ZTau;

@@ -85,7 +85,7 @@ inline LD prox_brute(const core::RegSpec& s, LD z, LD tau) {
     hi = std::fabs(z) + 1;
   }
   if (s.kind != RegKind::L0) {
-    const int N = 4000;
+    const int N = 2000;
     std::vector<LD> knots = {0};
     for (size_t i = 2; i < cand.size(); ++i) knots.push_back(cand[i]);
     for (int k = 0; k < N; ++k) {
