@@ -52,9 +52,11 @@ struct NoneOp {
 
 /// r(x) = |x|: soft thresholding x = sign(z) max(|z| − τ, 0). Subgradient: sign(x), 0 at 0.
 struct L1Op {
+  // Branch-free (max + copysign), so fused loops vectorize; a thresholded z < 0 gives −0.0 (== 0).
   template <class T> PB_INLINE T prox(T z, T tau) const {
     T m = std::fabs(z) - tau;
-    return m > T(0) ? copysign_(m, z) : T(0);
+    m = m > T(0) ? m : T(0);
+    return std::copysign(m, z);
   }
   template <class T> PB_INLINE T value(T x) const { return std::fabs(x); }
   template <class T> PB_INLINE T subgrad(T x) const { return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0)); }
