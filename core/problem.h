@@ -64,6 +64,14 @@ class Problem {
   virtual void set_training(bool) {}
   /// Hook for problems that write data into the run folder (Lasso's save_data).
   virtual void save_artifacts(const std::string& /*run_dir*/) {}
+  /// Checkpoint hooks: everything a resumed run needs besides the optimizer (model parameters and
+  /// buffers, data-order / augmentation RNG state), so that resume equals an uninterrupted run.
+  virtual void save_state(torch::serialize::OutputArchive& /*archive*/) {}
+  virtual void load_state(torch::serialize::InputArchive& /*archive*/) {}
+  /// Metrics computed once after training (not every epoch), e.g. the classification problem's
+  /// pruning sweep (SR2 §5): `prune/1e-k/test_accuracy`, `prune/1e-k/pct_zero`, k = 1..8.
+  /// Leaves the parameters unchanged. Default: none.
+  virtual Metrics final_metrics(const EvalContext& /*ctx*/) { return {}; }
 };
 
 /// Factory: options from the experiment's `problem:` map, plus the run seed.

@@ -249,6 +249,18 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
+/// get_double_in whose every failure (NaN and non-numbers included) states the valid range.
+double param_in(const OptionMap& o, const std::string& key, double def, double lo, double hi, bool lo_open, bool hi_open) {
+  try {
+    return o.get_double_in(key, def, lo, hi, lo_open, hi_open);
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    if (m.find("must be in") != std::string::npos) throw;
+    throw Error(m + " (must be in " + (lo_open ? "(" : "[") + format_double(lo) + ", " + format_double(hi) +
+                (hi_open ? ")" : "]") + ")");
+  }
+}
+
 RegularizerPtr build(const std::string& name, RegKind kind, const OptionMap& o) {
   RegSpec s;
   s.kind = kind;
@@ -256,22 +268,22 @@ RegularizerPtr build(const std::string& name, RegKind kind, const OptionMap& o) 
   GroupLayout layout = GroupLayout::Rows;
   switch (kind) {
     case RegKind::Lq:
-      s.q = o.get_double_in("q", 0.5, 0.0, 1.0, true, true);
+      s.q = param_in(o, "q", 0.5, 0.0, 1.0, true, true);
       params["q"] = s.q;
       break;
     case RegKind::BinaryQuant:
-      s.q = o.get_double_in("q", 1.0, 0.0, 1.0, true, false);
+      s.q = param_in(o, "q", 1.0, 0.0, 1.0, true, false);
       params["q"] = s.q;
       break;
     case RegKind::Mcp:
-      s.lam_p = o.get_double_in("lam_p", 1.0, 0.0, kInf, true, true);
-      s.gamma = o.get_double_in("gamma", 3.0, 0.0, kInf, true, true);
+      s.lam_p = param_in(o, "lam_p", 1.0, 0.0, kInf, true, true);
+      s.gamma = param_in(o, "gamma", 3.0, 0.0, kInf, true, true);
       params["lam_p"] = s.lam_p;
       params["gamma"] = s.gamma;
       break;
     case RegKind::Scad:
-      s.lam_p = o.get_double_in("lam_p", 1.0, 0.0, kInf, true, true);
-      s.a = o.get_double_in("a", 3.7, 2.0, kInf, true, true);
+      s.lam_p = param_in(o, "lam_p", 1.0, 0.0, kInf, true, true);
+      s.a = param_in(o, "a", 3.7, 2.0, kInf, true, true);
       params["lam_p"] = s.lam_p;
       params["a"] = s.a;
       break;
@@ -320,8 +332,8 @@ PB_REG("scad", RegKind::Scad, "SCAD penalty (Fan & Li 2001), linear up to lam_p,
 PB_REG("group_l21", RegKind::GroupL21,
        "group lasso sum_g ||x_g||_2; prox: block soft threshold (common tau) or secular-equation Newton "
        "(per-coordinate tau)",
-       (std::vector<ParamDoc>{{"layout", "rows", "groups: rows (slices along dim 0), columns (indices of dim 1), "
-                                                 "or whole (one group); 1-D tensors are one group"}}),
+       (std::vector<ParamDoc>{{"layout", "rows", "in {rows, columns, whole}: slices along dim 0, indices of dim 1, or the "
+                                                 "whole tensor as one group; a 1-D tensor is one group"}}),
        "convex,group");
 PB_REG("binary_quant", RegKind::BinaryQuant,
        "W-shaped binary quantization ||x|-1|^q (ProxQuant for q=1, Bai et al. 2019; revised ProxQuant for q<1)",
