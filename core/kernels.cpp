@@ -56,49 +56,125 @@ void for_chunks(int64_t n, int64_t K, F&& f) {
   });
 }
 
-// One fused pass of a diagonal step over [i0, i1).
-template <Mode M, Precond P, bool Probes, class Op, class T>
-void diag_range(const Op& op, const DiagStep& s, T* th, const T* g, T* m, T* v, T* aux, T* tau, int64_t i0,
-                int64_t i1, ProbeAcc& acc) {
-  const DiagCoeffs& c = s.c;
-  double dth = 0, g2 = 0, dmax = acc.dmax, dmin = acc.dmin;
-  int64_t nnz = 0, small = 0, nnz_aux = 0;
-  const bool count = s.count_sparsity;
-  for (int64_t i = i0; i < i1; ++i) {
-    T D, x, t;
-    const T old = th[i], gi = g[i];
-    T nw = diag_update<M, P>(op, c, old, gi, m[i], v ? v + i : nullptr, D, x, t);
-    if constexpr (M == Mode::ZTau) {
-      aux[i] = x;
-      tau[i] = t;
-    } else {
-      th[i] = nw;
-      if (aux) aux[i] = x;
+constexpr int64_t kTile = 512;  // coordinates per tile (stack buffers stay in L1)
+constexpr int kLanes = 8;       // independent partial sums, so the reductions vectorize
+
+/// Probe partials in kLanes lanes (explicit lanes: no reassociation needed to vectorize).
+struct Lanes {
+  double dth[kLanes] = {}, g2[kLanes] = {}, dmax[kLanes], dmin[kLanes];
+  int64_t nnz[kLanes] = {}, small[kLanes] = {}, nnz_aux[kLanes] = {};
+  Lanes() {
+    for (int l = 0; l < kLanes; ++l) {
+      dmax[l] = -std::numeric_limits<double>::infinity();
+      dmin[l] = std::numeric_limits<double>::infinity();
     }
-    if constexpr (Probes) {
-      g2 += double(gi) * double(gi);
-      dmax = std::max(dmax, double(D));
-      dmin = std::min(dmin, double(D));
-      if constexpr (M != Mode::ZTau) {
-        double d = double(nw) - double(old);
-        dth += d * d;
-        if (count) {
-          nnz += nw != T(0);
-          small += std::fabs(nw) <= T(1e-3);
-          if (aux) nnz_aux += x != T(0);
-        }
+  }
+  void into(ProbeAcc& acc) const {
+    for (int l = 0; l < kLanes; ++l) {
+      acc.dtheta_sq += dth[l];
+      acc.grad_sq += g2[l];
+      acc.dmax = std::max(acc.dmax, dmax[l]);
+      acc.dmin = std::min(acc.dmin, dmin[l]);
+      acc.nnz += nnz[l];
+      acc.n_small += small[l];
+      acc.nnz_aux += nnz_aux[l];
+    }
+  }
+};
+
+/// Probe reductions over one tile: old/new θ, g, D, x. Within a tile (≤ kTile values) the sums
+/// run in T over kLanes lanes (vectorizable without reassociation); each tile's lane sums are
+/// then added in double.
+template <bool Theta, class T>
+inline void tile_probes(Lanes& L, const T* old, const T* nw, const T* g, const T* D, const T* x, int64_t len,
+                        bool count, bool count_aux) {
+  T dth[kLanes] = {}, g2[kLanes] = {}, mx[kLanes], mn[kLanes];
+  int32_t nz[kLanes] = {}, sm[kLanes] = {};
+  for (int l = 0; l < kLanes; ++l) mx[l] = mn[l] = D[0];
+  const T small_thr = T(1e-3);
+  int64_t j = 0;
+  for (; j + kLanes <= len; j += kLanes) {
+    for (int l = 0; l < kLanes; ++l) {
+      const T gv = g[j + l], Dv = D[j + l];
+      g2[l] += gv * gv;
+      mx[l] = mx[l] > Dv ? mx[l] : Dv;
+      mn[l] = mn[l] < Dv ? mn[l] : Dv;
+      if constexpr (Theta) {
+        const T d = nw[j + l] - old[j + l];
+        dth[l] += d * d;
+        nz[l] += nw[j + l] != T(0) ? 1 : 0;
+        sm[l] += std::fabs(nw[j + l]) <= small_thr ? 1 : 0;
       }
     }
   }
-  if constexpr (Probes) {
-    acc.dtheta_sq += dth;
-    acc.grad_sq += g2;
-    acc.dmax = dmax;
-    acc.dmin = dmin;
-    acc.nnz += nnz;
-    acc.n_small += small;
-    acc.nnz_aux += nnz_aux;
+  for (; j < len; ++j) {
+    const T gv = g[j], Dv = D[j];
+    g2[0] += gv * gv;
+    mx[0] = mx[0] > Dv ? mx[0] : Dv;
+    mn[0] = mn[0] < Dv ? mn[0] : Dv;
+    if constexpr (Theta) {
+      const T d = nw[j] - old[j];
+      dth[0] += d * d;
+      nz[0] += nw[j] != T(0) ? 1 : 0;
+      sm[0] += std::fabs(nw[j]) <= small_thr ? 1 : 0;
+    }
   }
+  for (int l = 0; l < kLanes; ++l) {
+    L.g2[l] += double(g2[l]);
+    L.dmax[l] = std::max(L.dmax[l], double(mx[l]));
+    L.dmin[l] = std::min(L.dmin[l], double(mn[l]));
+    if (Theta) {
+      L.dth[l] += double(dth[l]);
+      if (count) {
+        L.nnz[l] += nz[l];
+        L.small[l] += sm[l];
+      }
+    }
+  }
+  if (Theta && count && count_aux)
+    for (j = 0; j < len; ++j) L.nnz_aux[j % kLanes] += x[j] != T(0) ? 1 : 0;
+}
+
+// One fused pass of a diagonal step over [i0, i1), tile by tile: the update loop (no reductions,
+// no data-dependent stores, so it vectorizes) and then the probe reductions on the tile while it
+// is in L1.
+template <Mode M, Precond P, bool Probes, class Op, class T>
+void diag_range(const Op& op, const DiagStep& s, T* th, const T* g, T* m, T* v, T* aux, T* tau, int64_t i0,
+                int64_t i1, ProbeAcc& acc) {
+  const DiagCoeffs c = s.c;
+  Lanes L;
+  alignas(64) T oldb[kTile], Db[kTile], xb[kTile];
+  for (int64_t t0 = i0; t0 < i1; t0 += kTile) {
+    const int64_t len = std::min(kTile, i1 - t0);
+    T* thp = th + t0;
+    const T* gp = g + t0;
+    T* mp = m + t0;
+    T* vp = P == Precond::Identity ? nullptr : v + t0;
+    if constexpr (M == Mode::ZTau) {
+      T* zp = aux + t0;
+      T* tp = tau + t0;
+      for (int64_t j = 0; j < len; ++j) {
+        T D, x, t;
+        diag_update<M, P>(op, c, thp[j], gp[j], mp[j], P == Precond::Identity ? nullptr : vp + j, D, x, t);
+        zp[j] = x;
+        tp[j] = t;
+        Db[j] = D;
+      }
+      if constexpr (Probes) tile_probes<false>(L, oldb, thp, gp, Db, xb, len, false, false);
+    } else {
+      for (int64_t j = 0; j < len; ++j) {
+        T D, x, t;
+        const T old = thp[j];
+        thp[j] = diag_update<M, P>(op, c, old, gp[j], mp[j], P == Precond::Identity ? nullptr : vp + j, D, x, t);
+        oldb[j] = old;
+        Db[j] = D;
+        xb[j] = x;
+      }
+      if (aux) std::copy(xb, xb + len, aux + t0);
+      if constexpr (Probes) tile_probes<true>(L, oldb, thp, gp, Db, xb, len, s.count_sparsity, aux != nullptr);
+    }
+  }
+  if constexpr (Probes) L.into(acc);
 }
 
 // Phase 3 of the two-phase form: θ ← θ' + ε (x − θ'), x read from aux, probes on θ.

@@ -157,8 +157,9 @@ PB_INLINE T diag_update(const Op& op, const DiagCoeffs& c, T theta, T g, T& m, T
   T th = c.wd == 1.0 ? theta : T(c.wd) * theta;
   if constexpr (M == Mode::Subgrad) g = g + T(c.sub_lambda) * op.subgrad(th);
   D = precond_update<P>(c, g, m, v);
-  T z = th - T(c.a) * m / D;
-  tau = c.tau_precond ? T(c.b) / D : T(c.b);
+  const T inv_d = T(1) / D;  // one division per coordinate
+  T z = th - T(c.a) * m * inv_d;
+  tau = c.tau_precond ? T(c.b) * inv_d : T(c.b);
   if constexpr (M == Mode::Subgrad) {
     x = z;
     return z;

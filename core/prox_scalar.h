@@ -53,6 +53,7 @@ struct NoneOp {
 
 /// r(x) = |x|: soft thresholding x = sign(z) max(|z| − τ, 0). Subgradient: sign(x), 0 at 0.
 struct L1Op {
+  // Branch-free (a select), so fused loops vectorize; thresholded values are +0.
   template <class T> PB_INLINE T prox(T z, T tau) const {
     const T m = std::fabs(z) - tau;
     const T x = copysign_(m, z);
