@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include "core/options.h"
@@ -64,6 +65,17 @@ class Problem {
   virtual void set_training(bool) {}
   /// Hook for problems that write data into the run folder (Lasso's save_data).
   virtual void save_artifacts(const std::string& /*run_dir*/) {}
+  /// Facts about the problem instance for summary.json's "problem" block (sizes, the Lipschitz
+  /// constant, a reference optimum, ...). Called after the last evaluate().
+  virtual nlohmann::json describe() const { return nlohmann::json::object(); }
+
+  /// Checkpointing (long network runs resume mid-run, harness `checkpoint_every`): the state a
+  /// problem needs beyond its parameters to continue exactly (model buffers such as BatchNorm
+  /// running statistics, a data sampler's position). The harness itself saves the parameter
+  /// values of parameter_groups(), the optimizer (ProxOptimizer::save) and the torch RNG, so the
+  /// defaults are empty. Called between epochs only.
+  virtual void save_state(torch::serialize::OutputArchive& /*archive*/) {}
+  virtual void load_state(torch::serialize::InputArchive& /*archive*/) {}
 };
 
 /// Factory: options from the experiment's `problem:` map, plus the run seed.
