@@ -69,13 +69,18 @@ class Problem {
   /// constant, a reference optimum, ...). Called after the last evaluate().
   virtual nlohmann::json describe() const { return nlohmann::json::object(); }
 
-  /// Checkpointing (long network runs resume mid-run, harness `checkpoint_every`): the state a
-  /// problem needs beyond its parameters to continue exactly (model buffers such as BatchNorm
-  /// running statistics, a data sampler's position). The harness itself saves the parameter
-  /// values of parameter_groups(), the optimizer (ProxOptimizer::save) and the torch RNG, so the
-  /// defaults are empty. Called between epochs only.
+  /// Checkpoint hooks (harness `checkpoint_every`): everything a resumed run needs besides the
+  /// optimizer (model buffers, data-order / augmentation RNG state), so that resume equals an
+  /// uninterrupted run. The harness saves the values of parameter_groups() itself as well (and the
+  /// optimizer, and the global torch RNG), so a problem whose state is only its parameters needs
+  /// nothing here. Called between epochs only.
   virtual void save_state(torch::serialize::OutputArchive& /*archive*/) {}
   virtual void load_state(torch::serialize::InputArchive& /*archive*/) {}
+  /// Metrics computed once after training (not every epoch), e.g. the classification problem's
+  /// pruning sweep (SR2 §5): `prune/1e-k/test_accuracy`, `prune/1e-k/pct_zero`, k = 1..8.
+  /// Leaves the parameters unchanged. Default: none. The harness adds them to summary.json's
+  /// metrics (never to trajectory.csv).
+  virtual Metrics final_metrics(const EvalContext& /*ctx*/) { return {}; }
 };
 
 /// Factory: options from the experiment's `problem:` map, plus the run seed.

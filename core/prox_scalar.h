@@ -68,15 +68,381 @@ struct L0Op {
   template <class T> PB_INLINE T subgrad(T) const { return T(0); }
 };
 
-// The ops below are declared here and completed in this header by the regularizer work:
-// L12Op (r = |x|^{1/2}), L23Op (r = |x|^{2/3}), LqOp{q}, McpOp{lam_p, gamma}, ScadOp{lam_p, a},
-// BinaryQuantOp{q} (r = ||x| − 1|^q).
-struct L12Op;
-struct L23Op;
-struct LqOp;
-struct McpOp;
-struct ScadOp;
-struct BinaryQuantOp;
+// ------------------------------------------------------------------------------------------------
+// Building blocks shared by the l_q family and the W-shaped family.
+//
+// Each `shrink_*` solves the magnitude problem  min_{y>=0} ½(y − a)² + τ y^q  for a = |z| ≥ 0 and
+// τ > 0. It returns false when the minimizer is 0 (a ≤ analytic threshold; ties → 0) and otherwise
+// true with the shrink d > 0 such that the minimizer is y = a − d. Returning the shrink rather
+// than y lets callers form the final value as one subtraction `a − d` (the float32-safe "shrink
+// form" of prox-reference.md §2 item 4), and lets the W-shaped map write x = s·(|z| ∓ d) without
+// the cancellation of 1 + u (§1(i)).
+// ------------------------------------------------------------------------------------------------
+
+template <class T>
+PB_INLINE T max_(T a, T b) {
+  return a < b ? b : a;
+}
+template <class T>
+PB_INLINE T min_(T a, T b) {
+  return b < a ? b : a;
+}
+
+/// Floor on |x| (resp. ||x| − 1|) used by the subgradients of the non-Lipschitz penalties
+/// (l1/2, l2/3, lq, W with q < 1): q·max(|x|, kSubgradEps)^{q−1}. Bounds the subgradient by
+/// q·1e-8^{q−1} (5e3 for q = 1/2).
+constexpr double kSubgradEps = 1e-8;
+
+/// Newton iteration cap of the l_q and group solvers (observed max 9–10, prox-reference.md §2.8).
+constexpr int kNewtonCap = 40;
+
+/// l1: y = a − τ for a > τ (soft threshold, Donoho).
+template <class T>
+PB_INLINE bool shrink_l1(T a, T tau, T& d) {
+  d = tau;
+  return a > tau;
+}
+
+/// l_{1/2} half thresholding (Xu, Chang, Xu, Zhang, IEEE TNNLS 23(7) 2012, Thm. 1, in the ½ scaling:
+/// λ_Xu = 2τ). Threshold t = (3/2)τ^{2/3}; above it the trig root
+///   φ = arccos((τ/4)(3/a)^{3/2}),  y₀ = (2/3) a (1 + cos((2/3)(π − φ))),
+/// followed by one pass of the stationarity relation y = a − τ/(2√y₀) (prox-reference.md §1(c)).
+template <class T>
+PB_INLINE bool shrink_l12(T a, T tau, T& d) {
+  const T ct = std::cbrt(tau);
+  if (!(a > T(1.5) * ct * ct)) return false;
+  // (τ/4)(3/a)^{3/2} = (3√3/4)·(τ/a)/√a; τ/a and the quotient cannot overflow above the threshold.
+  const T c = T(1.299038105676658) * ((tau / a) / std::sqrt(a));
+  const T phi = std::acos(c);
+  const T y0 = T(2) / T(3) * a * (T(1) + std::cos(T(2) / T(3) * (T(3.141592653589793) - phi)));
+  d = tau / (T(2) * std::sqrt(y0));
+  return true;
+}
+
+/// l_{2/3} (Cao, Sun, Xu, J. Vis. Commun. Image Represent. 24 (2013), in the ½ scaling λ_Cao = 2τ),
+/// scale-free Cardano form of prox-reference.md §1(d) (no acosh/cosh: float32-safe).
+/// Threshold t = 2(2τ/3)^{3/4}; above it κ = (8τ/3)a^{−4/3} ∈ (0, 2^{2/3}],
+///   u = cbrt(½ + sqrt(¼ − κ³/27)), σ = u + κ/(3u), g = (√σ + sqrt(2/√σ − σ))/2,
+///   y = a − (2τ/3)/(a^{1/3} g).
+template <class T>
+PB_INLINE bool shrink_l23(T a, T tau, T& d) {
+  if (!(a > T(2) * std::pow(T(2) * tau / T(3), T(0.75)))) return false;
+  const T ca = std::cbrt(a);
+  const T kappa = ((T(8) * tau / T(3)) / a) / ca;
+  const T u = std::cbrt(T(0.5) + std::sqrt(max_(T(0.25) - kappa * kappa * kappa / T(27), T(0))));
+  const T sigma = u + kappa / (T(3) * u);
+  const T rs = std::sqrt(sigma);
+  const T g = (rs + std::sqrt(max_(T(2) / rs - sigma, T(0)))) / T(2);
+  d = (T(2) * tau / T(3)) / (ca * g);
+  return true;
+}
+
+/// General l_q, 0 < q < 1 (Marjanovic & Solo, IEEE TSP 60(11) 2012; Chen, Shen, Suter, IET SP 10(5)
+/// 2016), prox-reference.md §1(e). Threshold z_thr = (2−q)/(2(1−q))·x_thr with
+/// x_thr = (2τ(1−q))^{1/(2−q)}; above it y is the larger root of h(y) = y + qτy^{q−1} = a, found by
+/// Newton from y₀ = a, clamped at x_thr. h is convex, so the iterates decrease monotonically; the
+/// loop stops when an iterate no longer decreases (no 1-ulp limit cycles) or after kNewtonCap steps.
+/// τ y^{q−2} is formed as w = τ / y^{2−q} (≤ 1/(2(1−q)) on [x_thr, ∞)), one pow per step, no overflow.
+template <class T>
+PB_INLINE bool shrink_lq(T a, T tau, T q, T& d) {
+  const T x_thr = std::pow(T(2) * tau * (T(1) - q), T(1) / (T(2) - q));
+  const T z_thr = (T(2) - q) / (T(2) * (T(1) - q)) * x_thr;
+  if (!(a > z_thr)) return false;
+  T y = a;
+  T w = tau / std::pow(y, T(2) - q);
+  for (int it = 0; it < kNewtonCap; ++it) {
+    const T step = (y + q * w * y - a) / (T(1) - q * (T(1) - q) * w);
+    const T yn = max_(x_thr, y - step);
+    if (!(yn < y)) break;
+    y = yn;
+    w = tau / std::pow(y, T(2) - q);
+  }
+  d = q * w * y;  // = qτ y^{q−1}
+  return true;
+}
+
+/// Dispatch of the magnitude problem on q: 1 → l1, ½ → half thresholding, 2/3 → Cardano,
+/// otherwise Newton. q is compared in double, so 2/3 means the double nearest to 2/3.
+template <class T>
+PB_INLINE bool shrink_pow(T a, T tau, double q, T& d) {
+  if (q == 1.0) return shrink_l1(a, tau, d);
+  if (q == 0.5) return shrink_l12(a, tau, d);
+  if (q == 2.0 / 3.0) return shrink_l23(a, tau, d);
+  return shrink_lq(a, tau, T(q), d);
+}
+
+/// sign(x)·q·max(|x|, kSubgradEps)^{q−1}, and 0 at x = 0 (0 ∈ ∂r(0) for every l_q, q ≤ 1).
+template <class T>
+PB_INLINE T pow_subgrad(T x, T q) {
+  if (x == T(0)) return T(0);
+  const T g = q * std::pow(max_(std::fabs(x), T(kSubgradEps)), q - T(1));
+  return x < T(0) ? -g : g;
+}
+
+/// r(x) = |x|^{1/2}: half thresholding (prox-reference.md §1(c)); jump from 0 to ±τ^{2/3} at
+/// |z| = (3/2)τ^{2/3}. Subgradient: sign(x)/(2 sqrt(max(|x|, kSubgradEps))), 0 at x = 0.
+struct L12Op {
+  template <class T> PB_INLINE T prox(T z, T tau) const {
+    if (tau == T(0)) return z;
+    const T a = std::fabs(z);
+    T d;
+    return shrink_l12(a, tau, d) ? copysign_(a - d, z) : T(0);
+  }
+  template <class T> PB_INLINE T value(T x) const { return std::sqrt(std::fabs(x)); }
+  template <class T> PB_INLINE T subgrad(T x) const { return pow_subgrad(x, T(0.5)); }
+};
+
+/// r(x) = |x|^{2/3} (evaluated as cbrt(|x|)², never pow of a signed x): Cardano form
+/// (prox-reference.md §1(d)); jump from 0 to ±(2τ/3)^{3/4} at |z| = 2(2τ/3)^{3/4}.
+/// Subgradient: sign(x)·(2/3)·max(|x|, kSubgradEps)^{−1/3}, 0 at x = 0.
+struct L23Op {
+  template <class T> PB_INLINE T prox(T z, T tau) const {
+    if (tau == T(0)) return z;
+    const T a = std::fabs(z);
+    T d;
+    return shrink_l23(a, tau, d) ? copysign_(a - d, z) : T(0);
+  }
+  template <class T> PB_INLINE T value(T x) const {
+    const T c = std::cbrt(std::fabs(x));
+    return c * c;
+  }
+  template <class T> PB_INLINE T subgrad(T x) const { return pow_subgrad(x, T(2) / T(3)); }
+};
+
+/// r(x) = |x|^q, 0 < q < 1 (any q, always by the monotone Newton of shrink_lq; l12/l23 have
+/// their own closed forms). Threshold (2−q)/(2(1−q))·(2τ(1−q))^{1/(2−q)} (prox-reference.md §1(e)).
+/// Subgradient: sign(x)·q·max(|x|, kSubgradEps)^{q−1}, 0 at x = 0.
+struct LqOp {
+  double q = 0.5;
+  template <class T> PB_INLINE T prox(T z, T tau) const {
+    if (tau == T(0)) return z;
+    const T a = std::fabs(z);
+    T d;
+    return shrink_lq(a, tau, T(q), d) ? copysign_(a - d, z) : T(0);
+  }
+  template <class T> PB_INLINE T value(T x) const { return std::pow(std::fabs(x), T(q)); }
+  template <class T> PB_INLINE T subgrad(T x) const { return pow_subgrad(x, T(q)); }
+};
+
+/// MCP (Zhang, Ann. Statist. 38(2) 2010): P(x) = λp|x| − x²/(2γ) for |x| ≤ γλp, γλp²/2 beyond.
+/// With κ = τλp and b = γλp (prox-reference.md §1(f)):
+///   τ < γ  (convex, firm thresholding): x = z if |z| > b, else sign(z)·min(b, γ(|z| − κ)₊/(γ − τ));
+///   τ ≥ γ  (nonconvex — happens in ProxGen when C_i is small): x = z·[|z| > λp·sqrt(τγ)] (tie → 0).
+/// Subgradient: sign(x)·max(λp − |x|/γ, 0), 0 at x = 0 (Clarke subdifferential at 0 is [−λp, λp]).
+struct McpOp {
+  double lam_p = 1.0;
+  double gamma = 3.0;
+  template <class T> PB_INLINE T prox(T z, T tau) const {
+    if (tau == T(0)) return z;
+    const T lp = T(lam_p), gm = T(gamma), a = std::fabs(z);
+    if (tau < gm) {
+      const T b = gm * lp;
+      if (a > b) return z;
+      const T m = a - tau * lp;
+      if (!(m > T(0))) return T(0);
+      return copysign_(min_(b, gm * m / (gm - tau)), z);
+    }
+    return a > lp * std::sqrt(tau * gm) ? z : T(0);
+  }
+  template <class T> PB_INLINE T value(T x) const {
+    const T lp = T(lam_p), gm = T(gamma), a = std::fabs(x);
+    return a <= gm * lp ? lp * a - a * a / (T(2) * gm) : gm * lp * lp / T(2);
+  }
+  template <class T> PB_INLINE T subgrad(T x) const {
+    if (x == T(0)) return T(0);
+    const T g = max_(T(lam_p) - std::fabs(x) / T(gamma), T(0));
+    return x < T(0) ? -g : g;
+  }
+};
+
+/// SCAD (Fan & Li, JASA 96 2001), a > 2: P = λp|x| (|x| ≤ λp), (2aλp|x| − x² − λp²)/(2(a−1))
+/// (λp < |x| ≤ aλp), (a+1)λp²/2 beyond. With κ = τλp (prox-reference.md §1(g)):
+///   τ < a−1 (convex): sign(z)(|z| − κ)₊ for |z| ≤ (1+τ)λp; sign(z)((a−1)|z| − τaλp)/(a−1−τ) clamped
+///          to [λp, aλp] for |z| ≤ aλp; z beyond;
+///   τ ≥ a−1 (nonconvex): z if |z| > T else sign(z)(|z| − κ)₊, T = λp(a+1+τ)/2 for τ < a+1 and
+///          λp·sqrt(τ(a+1)) otherwise (tie → the smaller-magnitude branch).
+/// Subgradient: sign(x)·{λp for |x| ≤ λp; (aλp − |x|)/(a−1) up to aλp; 0 beyond}, 0 at x = 0.
+struct ScadOp {
+  double lam_p = 1.0;
+  double a = 3.7;
+  template <class T> PB_INLINE T prox(T z, T tau) const {
+    if (tau == T(0)) return z;
+    const T lp = T(lam_p), aa = T(a), az = std::fabs(z);
+    if (tau < aa - T(1)) {
+      if (az > aa * lp) return z;
+      if (az > (T(1) + tau) * lp) {
+        const T y = ((aa - T(1)) * az - tau * aa * lp) / (aa - T(1) - tau);
+        return copysign_(min_(aa * lp, max_(lp, y)), z);
+      }
+    } else {
+      const T thr = tau < aa + T(1) ? lp * (aa + T(1) + tau) / T(2) : lp * std::sqrt(tau * (aa + T(1)));
+      if (az > thr) return z;
+    }
+    const T m = az - tau * lp;
+    return m > T(0) ? copysign_(m, z) : T(0);
+  }
+  template <class T> PB_INLINE T value(T x) const {
+    const T lp = T(lam_p), aa = T(a), ax = std::fabs(x);
+    if (ax <= lp) return lp * ax;
+    if (ax <= aa * lp) return (T(2) * aa * lp * ax - ax * ax - lp * lp) / (T(2) * (aa - T(1)));
+    return (aa + T(1)) * lp * lp / T(2);
+  }
+  template <class T> PB_INLINE T subgrad(T x) const {
+    if (x == T(0)) return T(0);
+    const T lp = T(lam_p), aa = T(a), ax = std::fabs(x);
+    const T g = ax <= lp ? lp : (ax <= aa * lp ? (aa * lp - ax) / (aa - T(1)) : T(0));
+    return x < T(0) ? -g : g;
+  }
+};
+
+/// W-shaped binary-quantization penalty r(x) = ||x| − 1|^q, 0 < q ≤ 1 (q = 1: ProxQuant's binary
+/// regularizer, Bai, Wang, Liberty, ICLR 2019; q < 1: the l_q version used by "revised ProxQuant"
+/// in ProxGen §4). prox-reference.md §1(i): with s = sign(z) (sign(0) := +1, never 0) and
+/// w = |z| − 1, the minimizer is s·(1 + prox_{τ|·|^q}(w)), evaluated in shrink form:
+/// x = s if |w| ≤ thr_q(τ) (snap to the quantized point; ties snap), else s·(|z| − sign(w)·d).
+/// Subgradient: sign(x)·sign(|x|−1)·q·max(||x|−1|, kSubgradEps)^{q−1}; 0 at |x| = 1 (the minima);
+/// at x = 0 (the central peak) sign(0) := +1 gives −q·1 = −q, which a descent step moves toward +1.
+struct BinaryQuantOp {
+  double q = 1.0;
+  template <class T> PB_INLINE T prox(T z, T tau) const {
+    if (tau == T(0)) return z;
+    const T az = std::fabs(z), s = z < T(0) ? T(-1) : T(1);
+    const T w = az - T(1);
+    T d;
+    if (!shrink_pow(std::fabs(w), tau, q, d)) return s;
+    return s * (w < T(0) ? az + d : az - d);
+  }
+  template <class T> PB_INLINE T value(T x) const {
+    const T e = std::fabs(std::fabs(x) - T(1));
+    return q == 1.0 ? e : std::pow(e, T(q));
+  }
+  template <class T> PB_INLINE T subgrad(T x) const {
+    const T w = std::fabs(x) - T(1);
+    if (w == T(0)) return T(0);
+    const T g = q == 1.0 ? T(1) : T(q) * std::pow(max_(std::fabs(w), T(kSubgradEps)), T(q) - T(1));
+    const T gw = w < T(0) ? -g : g;
+    return x < T(0) ? -gw : gw;
+  }
+};
 
 }  // namespace scalar
+
+/// Calls f(op) with the scalar op of a separable built-in regularizer, parameters taken from s:
+/// None, L0, L1, L12, L23, Lq{q}, Mcp{lam_p, gamma}, Scad{lam_p, a}, BinaryQuant{q}. Every branch
+/// calls the same f, so f must return the same type for every op (a generic lambda returning
+/// void or a fixed type). Host and device callable.
+///
+/// Under nvcc, pass a functor or a `__host__ __device__` lambda; a plain lambda defined inside a
+/// kernel needs `--expt-relaxed-constexpr` (as PyTorch's own CUDA build uses).
+///
+/// CALLERS MUST HANDLE RegKind::GroupL21 AND RegKind::Custom BEFORE CALLING: they are not
+/// separable scalar maps (group l2,1 → group_l21_prox below; Custom → the virtual
+/// Regularizer::prox_). For those two kinds (and any unknown value) this function calls
+/// f(scalar::NoneOp{}), i.e. the identity map — it does not and cannot (device code) report it.
+template <class F>
+PB_INLINE decltype(auto) visit_separable(const RegSpec& s, F&& f) {
+  switch (s.kind) {
+    case RegKind::L0: return f(scalar::L0Op{});
+    case RegKind::L1: return f(scalar::L1Op{});
+    case RegKind::L12: return f(scalar::L12Op{});
+    case RegKind::L23: return f(scalar::L23Op{});
+    case RegKind::Lq: return f(scalar::LqOp{s.q});
+    case RegKind::Mcp: return f(scalar::McpOp{s.lam_p, s.gamma});
+    case RegKind::Scad: return f(scalar::ScadOp{s.lam_p, s.a});
+    case RegKind::BinaryQuant: return f(scalar::BinaryQuantOp{s.q});
+    case RegKind::None:
+    default: return f(scalar::NoneOp{});
+  }
+}
+
+/// Offset of the k-th element of a group with a constant stride.
+struct StrideIndex {
+  int64_t stride;
+  PB_INLINE int64_t operator()(int64_t k) const { return k * stride; }
+};
+
+/// Offset of the k-th element of a group whose members are `inner` contiguous values repeated every
+/// `outer_stride` (e.g. input channel j of a (out, in, kh, kw) weight: inner = kh·kw,
+/// outer_stride = in·kh·kw, base pointer at j·kh·kw).
+struct BlockIndex {
+  int64_t inner;
+  int64_t outer_stride;
+  PB_INLINE int64_t operator()(int64_t k) const { return (k / inner) * outer_stride + k % inner; }
+};
+
+/// Group l2,1 prox of one group, in place: the n values z[k·stride] (z[idx(k)] for
+/// group_l21_prox_indexed), k = 0..n−1, are replaced by
+///     argmin_x  Σ_k (x_k − z_k)² / (2τ_k) + ‖x‖₂,
+/// τ_k = tau[k·stride] (tau[idx(k)]), or tau[0] for all k when tau_scalar (prox-reference.md §1(h); ProxGen eq. (3)
+/// with a diagonal preconditioner inside a group, τ_k = αλ/(C_k+δ)).
+///   * Common τ (tau_scalar, or all τ_k equal): block soft threshold x = (1 − τ/‖z‖)₊ z, x = 0 when
+///     ‖z‖ ≤ τ (this also covers ‖z‖ = 0 = τ: no 0/0).
+///   * Per-coordinate τ: x = 0 iff Σ (z_k/τ_k)² ≤ 1 (0/0 := 0, z/0 := ∞). Otherwise s = ‖x‖ is the root
+///     of Φ(s) = (Σ z_k²/(s+τ_k)²)^{−1/2} = 1; Φ is increasing and concave, so Newton from the lower
+///     bracket max(0, ‖z‖ − max τ, max_k(|z_k| − τ_k)) increases monotonically; it stops when
+///     Φ(s) ≥ 1, when s stops increasing, or after kNewtonCap steps. Then x_k = z_k·s/(s+τ_k).
+/// Sums are accumulated in double. τ_k = 0 everywhere returns z. Host and device callable.
+///
+/// The same group prox over an arbitrary element map: the k-th member is z[idx(k)], its step
+/// tau[idx(k)] (tau[0] when tau_scalar). Idx is a functor such as StrideIndex or BlockIndex.
+template <class T, class Idx>
+PB_INLINE void group_l21_prox_indexed(T* z, const T* tau, bool tau_scalar, int64_t n, Idx idx) {
+  if (n <= 0) return;
+  bool equal = true;
+  const double t0 = double(tau[0]);
+  double nz2 = 0, zt2 = 0, tmax = t0, lo_k = 0;
+  for (int64_t k = 0; k < n; ++k) {
+    const double zk = double(z[idx(k)]);
+    const double tk = tau_scalar ? t0 : double(tau[idx(k)]);
+    nz2 += zk * zk;
+    if (tk != t0) equal = false;
+    tmax = tk > tmax ? tk : tmax;
+    const double r = zk == 0 ? 0.0 : zk / tk;  // z/0 = ±inf; 0/0 := 0
+    zt2 += r * r;
+    lo_k = std::fabs(zk) - tk > lo_k ? std::fabs(zk) - tk : lo_k;
+  }
+  const double nz = std::sqrt(nz2);
+  if (equal) {  // block soft threshold
+    if (!(nz > t0)) {
+      for (int64_t k = 0; k < n; ++k) z[idx(k)] = T(0);
+    } else if (t0 != 0) {
+      const double f = 1.0 - t0 / nz;
+      for (int64_t k = 0; k < n; ++k) z[idx(k)] = T(double(z[idx(k)]) * f);
+    }
+    return;
+  }
+  if (!(zt2 > 1.0)) {
+    for (int64_t k = 0; k < n; ++k) z[idx(k)] = T(0);
+    return;
+  }
+  double s = nz - tmax > lo_k ? nz - tmax : lo_k;
+  for (int it = 0; it < scalar::kNewtonCap; ++it) {
+    double psi = 0, psi3 = 0;
+    for (int64_t k = 0; k < n; ++k) {
+      const double zk = double(z[idx(k)]);
+      if (zk == 0) continue;
+      const double den = s + double(tau[idx(k)]);
+      const double r = zk / den;
+      psi += r * r;
+      psi3 += r * r / den;
+    }
+    const double phi = 1.0 / std::sqrt(psi);
+    if (!(phi < 1.0)) break;
+    const double dphi = psi3 / (psi * std::sqrt(psi));
+    const double sn = s + (1.0 - phi) / dphi;
+    if (!(sn > s)) break;
+    s = sn;
+  }
+  for (int64_t k = 0; k < n; ++k) {
+    const double tk = double(tau[idx(k)]);
+    z[idx(k)] = T(double(z[idx(k)]) * (s / (s + tk)));
+  }
+}
+
+/// See group_l21_prox_indexed; the n members are z[k·stride].
+template <class T>
+PB_INLINE void group_l21_prox(T* z, const T* tau, bool tau_scalar, int64_t n, int64_t stride) {
+  group_l21_prox_indexed(z, tau, tau_scalar, n, StrideIndex{stride});
+}
+
 }  // namespace proxbench::core

@@ -1,0 +1,366 @@
+#include "problems/classification.h"
+
+#include <cmath>
+#include <set>
+#include <sstream>
+
+#include "core/regularizer.h"
+
+namespace proxbench::problems {
+namespace {
+
+int64_t get_int_min(const core::OptionMap& o, const std::string& key, int64_t def, int64_t lo) {
+  const int64_t v = o.get_int(key, def);
+  if (v < lo) o.fail("option '" + key + "' = " + std::to_string(v) + " must be >= " + std::to_string(lo));
+  return v;
+}
+
+std::string layer_name(const std::string& param_name) {
+  const auto dot = param_name.rfind('.');
+  return dot == std::string::npos ? param_name : param_name.substr(0, dot);
+}
+
+std::string prune_key(int k) { return "prune/1e-" + std::to_string(k); }
+
+}  // namespace
+
+ClassificationOptions ClassificationOptions::from(const core::OptionMap& o) {
+  ClassificationOptions c;
+  c.dataset = o.get_string("dataset", c.dataset);
+  if (c.dataset != "fashion_mnist" && c.dataset != "cifar10" && c.dataset != "cifar100" && c.dataset != "synthetic")
+    o.fail("option 'dataset' = '" + c.dataset + "' must be one of fashion_mnist, cifar10, cifar100, synthetic");
+  c.data_dir = o.get_string("data_dir", "");
+  const std::string lab = o.get_string("cifar100_labels", "fine");
+  if (lab != "fine" && lab != "coarse") o.fail("option 'cifar100_labels' = '" + lab + "' must be fine or coarse");
+  c.cifar100_fine = lab == "fine";
+  c.subset = get_int_min(o, "subset", 0, 0);
+  c.test_subset = get_int_min(o, "test_subset", 0, 0);
+  c.train_eval_subset = get_int_min(o, "train_eval_subset", c.train_eval_subset, 0);
+  c.model = o.get_string("model", c.model);
+  if (!model_registry().contains(c.model))
+    o.fail("option 'model' = '" + c.model + "' is not a registered model (known: " + model_registry().known() + ")");
+  c.batch_size = get_int_min(o, "batch_size", c.batch_size, 1);
+  c.eval_batch_size = get_int_min(o, "eval_batch_size", c.eval_batch_size, 1);
+  c.augment = o.get_bool("augment", c.dataset == "cifar10" || c.dataset == "cifar100");
+  c.device = o.get_string("device", c.device);
+  if (c.device != "cpu" && c.device != "cuda") o.fail("option 'device' = '" + c.device + "' must be cpu or cuda");
+  if (c.device == "cuda" && !torch::cuda::is_available())
+    o.fail("option 'device' = 'cuda' but no CUDA device is available to this LibTorch build; use device: cpu");
+  c.regularize_bias_bn = o.get_bool("regularize_bias_bn", false);
+  c.layer_metrics = o.get_bool("layer_metrics", true);
+  c.synthetic_train = get_int_min(o, "synthetic_train", c.synthetic_train, 1);
+  c.synthetic_test = get_int_min(o, "synthetic_test", c.synthetic_test, 1);
+  c.synthetic_size = get_int_min(o, "synthetic_size", c.synthetic_size, 4);
+  c.synthetic_channels = get_int_min(o, "synthetic_channels", c.synthetic_channels, 1);
+  c.synthetic_classes = get_int_min(o, "synthetic_classes", c.synthetic_classes, 2);
+  c.synthetic_noise = get_int_min(o, "synthetic_noise", c.synthetic_noise, 0);
+  if (c.synthetic_noise > 255) o.fail("option 'synthetic_noise' = " + std::to_string(c.synthetic_noise) + " must be <= 255");
+  o.check_unused();
+  return c;
+}
+
+ClassificationProblem::ClassificationProblem(const ClassificationOptions& opts, uint64_t seed) : opts_(opts) {
+  if (opts.dataset == "fashion_mnist") {
+    train_ = load_fashion_mnist(opts.data_dir, true);
+    test_ = load_fashion_mnist(opts.data_dir, false);
+  } else if (opts.dataset == "cifar10") {
+    train_ = load_cifar10(opts.data_dir, true);
+    test_ = load_cifar10(opts.data_dir, false);
+  } else if (opts.dataset == "cifar100") {
+    train_ = load_cifar100(opts.data_dir, true, opts.cifar100_fine);
+    test_ = load_cifar100(opts.data_dir, false, opts.cifar100_fine);
+  } else {
+    // Templates depend on the data seed only (fixed), examples on the split: the task is the same
+    // for every run seed.
+    const uint64_t data_seed = 20211206;
+    train_ = make_synthetic_images(opts.synthetic_train, opts.synthetic_channels, opts.synthetic_size,
+                                   opts.synthetic_classes, data_seed, 0, int(opts.synthetic_noise));
+    test_ = make_synthetic_images(opts.synthetic_test, opts.synthetic_channels, opts.synthetic_size,
+                                  opts.synthetic_classes, data_seed, 1, int(opts.synthetic_noise));
+  }
+  setup(seed);
+}
+
+ClassificationProblem::ClassificationProblem(const ClassificationOptions& opts, ImageDataset train, ImageDataset test,
+                                             uint64_t seed)
+    : opts_(opts), train_(std::move(train)), test_(std::move(test)) {
+  setup(seed);
+}
+
+void ClassificationProblem::setup(uint64_t seed) {
+  if (train_.channels() != test_.channels() || train_.height() != test_.height() || train_.width() != test_.width())
+    throw Error("classification: training images " + std::to_string(train_.channels()) + "x" +
+                std::to_string(train_.height()) + "x" + std::to_string(train_.width()) +
+                " and test images differ in shape");
+  if (train_.height() != train_.width())
+    throw Error("classification: images must be square, got " + std::to_string(train_.height()) + "x" +
+                std::to_string(train_.width()));
+  stats_ = channel_stats(train_);
+  train_ = train_.head(opts_.subset);
+  test_ = test_.head(opts_.test_subset);
+  device_ = opts_.device == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  torch::manual_seed(seed);
+  model_ = make_model(opts_.model, ModelShape{train_.channels(), std::max(train_.num_classes, test_.num_classes),
+                                             train_.height()});
+  model_->to(device_);
+  model_->train(true);
+  // Conv2d / Linear weights are regularized; everything else (biases, BatchNorm) is not.
+  std::set<const void*> weights;
+  for (const auto& m : model_->modules(false)) {
+    if (auto* c = m->as<torch::nn::Conv2d>()) weights.insert(c->weight.unsafeGetTensorImpl());
+    if (auto* l = m->as<torch::nn::Linear>()) weights.insert(l->weight.unsafeGetTensorImpl());
+  }
+  for (const auto& kv : model_->named_parameters()) {
+    if (weights.count(kv.value().unsafeGetTensorImpl()) || opts_.regularize_bias_bn)
+      reg_params_.emplace_back(kv.key(), kv.value());
+    else
+      other_params_.push_back(kv.value());
+  }
+  seed_ = seed;
+  begin_epoch(0, seed);
+}
+
+std::vector<core::ProblemParamGroup> ClassificationProblem::parameter_groups() {
+  std::vector<core::ProblemParamGroup> g;
+  core::ProblemParamGroup w{"weights", {}, true};
+  for (const auto& kv : reg_params_) w.params.push_back(kv.second);
+  g.push_back(std::move(w));
+  if (!other_params_.empty()) g.push_back(core::ProblemParamGroup{"biases_bn", other_params_, false});
+  return g;
+}
+
+int64_t ClassificationProblem::batches_per_epoch() const {
+  return (train_.size() + opts_.batch_size - 1) / opts_.batch_size;
+}
+
+void ClassificationProblem::begin_epoch(int64_t epoch, uint64_t seed) {
+  epoch_ = epoch;
+  seed_ = seed;
+  epoch_seed_ = mix_seed(seed, uint64_t(epoch));
+  order_ = seeded_permutation(train_.size(), epoch_seed_);
+  batch_index_ = -1;
+  x_ = torch::Tensor();
+  y_ = torch::Tensor();
+  running_sum_ = 0;
+  running_count_ = 0;
+}
+
+void ClassificationProblem::select_batch(int64_t index) {
+  const int64_t nb = batches_per_epoch();
+  if (index < 0 || index >= nb)
+    throw Error("classification: batch index " + std::to_string(index) + " outside [0, " + std::to_string(nb) + ")");
+  const int64_t lo = index * opts_.batch_size, hi = std::min(train_.size(), lo + opts_.batch_size);
+  std::vector<int64_t> idx(order_.begin() + lo, order_.begin() + hi);
+  Augment aug;
+  aug.crop = aug.flip = opts_.augment;
+  torch::Tensor y;
+  x_ = assemble_batch(train_, idx, stats_, aug, mix_seed(epoch_seed_, uint64_t(index)), &y);
+  x_ = x_.to(device_);
+  y_ = y.to(device_);
+  batch_index_ = index;
+  batch_counted_ = false;
+}
+
+torch::Tensor ClassificationProblem::closure_loss(bool with_grad) {
+  if (!x_.defined()) throw Error("classification: closure_loss called before select_batch");
+  if (with_grad) {
+    for (auto& p : model_->parameters())
+      if (p.grad().defined()) p.grad().zero_();
+    auto loss = torch::nn::functional::cross_entropy(model_->forward(x_), y_);
+    loss.backward();
+    auto l = loss.detach();
+    if (!batch_counted_) {
+      running_sum_ += l.item<double>();
+      ++running_count_;
+      batch_counted_ = true;
+    }
+    return l;
+  }
+  torch::NoGradGuard guard;
+  return torch::nn::functional::cross_entropy(model_->forward(x_), y_);
+}
+
+void ClassificationProblem::set_training(bool on) { model_->train(on); }
+
+std::pair<double, double> ClassificationProblem::eval_pass(const ImageDataset& data, int64_t limit) {
+  const int64_t n = (limit > 0 && limit < data.size()) ? limit : data.size();
+  const bool was_training = model_->is_training();
+  model_->eval();
+  torch::NoGradGuard guard;
+  double loss_sum = 0;
+  int64_t correct = 0;
+  for (int64_t lo = 0; lo < n; lo += opts_.eval_batch_size) {
+    const int64_t hi = std::min(n, lo + opts_.eval_batch_size);
+    std::vector<int64_t> idx(size_t(hi - lo));
+    for (int64_t i = lo; i < hi; ++i) idx[size_t(i - lo)] = i;
+    torch::Tensor y;
+    auto x = assemble_batch(data, idx, stats_, Augment{}, 0, &y).to(device_);
+    y = y.to(device_);
+    auto logits = model_->forward(x);
+    loss_sum += torch::nn::functional::cross_entropy(
+                    logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                    .item<double>();
+    correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+  }
+  model_->train(was_training);
+  return {100.0 * double(correct) / double(n), loss_sum / double(n)};
+}
+
+std::pair<double, double> ClassificationProblem::test_accuracy_and_loss() { return eval_pass(test_, 0); }
+
+core::Metrics ClassificationProblem::evaluate(const core::EvalContext& ctx) {
+  core::Metrics m;
+  const auto train = eval_pass(train_, opts_.train_eval_subset);
+  const auto test = eval_pass(test_, 0);
+  double reg = 0;
+  if (ctx.regularizer)
+    for (const auto& kv : reg_params_) reg += ctx.regularizer->value(kv.second.detach().to(torch::kCPU).contiguous());
+  m.emplace_back("train_loss", train.second);
+  m.emplace_back("train_loss_running",
+                 running_count_ > 0 ? running_sum_ / double(running_count_) : std::numeric_limits<double>::quiet_NaN());
+  m.emplace_back("regularizer", reg);
+  m.emplace_back("objective", train.second + ctx.lambda * reg);
+  m.emplace_back("test_loss", test.second);
+  m.emplace_back("test_accuracy", test.first);
+  torch::NoGradGuard guard;
+  int64_t total = 0, zero = 0, small = 0;
+  core::Metrics layers;
+  for (const auto& kv : reg_params_) {
+    auto a = kv.second.detach().abs();
+    const int64_t z = a.eq(0).sum().item<int64_t>();
+    total += a.numel();
+    zero += z;
+    small += a.le(1e-3).sum().item<int64_t>();
+    if (opts_.layer_metrics)
+      layers.emplace_back("layer/" + layer_name(kv.first) + "/pct_zero", 100.0 * double(z) / double(a.numel()));
+  }
+  m.emplace_back("pct_zero", total ? 100.0 * double(zero) / double(total) : 0.0);
+  m.emplace_back("pct_small", total ? 100.0 * double(small) / double(total) : 0.0);
+  m.insert(m.end(), layers.begin(), layers.end());
+  return m;
+}
+
+core::Metrics ClassificationProblem::pruning_sweep(int k_max) {
+  core::Metrics m;
+  std::vector<torch::Tensor> saved;
+  {
+    torch::NoGradGuard guard;
+    for (const auto& kv : reg_params_) saved.push_back(kv.second.detach().clone());
+  }
+  for (int k = 1; k <= k_max; ++k) {
+    const double thr = std::pow(10.0, -k);
+    int64_t total = 0, zero = 0;
+    {
+      torch::NoGradGuard guard;
+      for (size_t i = 0; i < reg_params_.size(); ++i) {
+        auto p = reg_params_[i].second;
+        p.copy_(saved[i]);
+        p.masked_fill_(saved[i].abs().le(thr), 0.0);
+        total += p.numel();
+        zero += p.eq(0).sum().item<int64_t>();
+      }
+    }
+    const auto acc = eval_pass(test_, 0);
+    m.emplace_back(prune_key(k) + "/test_accuracy", acc.first);
+    m.emplace_back(prune_key(k) + "/pct_zero", total ? 100.0 * double(zero) / double(total) : 0.0);
+  }
+  torch::NoGradGuard guard;
+  for (size_t i = 0; i < reg_params_.size(); ++i) reg_params_[i].second.copy_(saved[i]);
+  return m;
+}
+
+core::Metrics ClassificationProblem::final_metrics(const core::EvalContext&) { return pruning_sweep(8); }
+
+void ClassificationProblem::save_state(torch::serialize::OutputArchive& archive) {
+  torch::serialize::OutputArchive model;
+  for (const auto& kv : model_->named_parameters()) model.write(kv.key(), kv.value().detach().to(torch::kCPU));
+  for (const auto& kv : model_->named_buffers()) model.write(kv.key(), kv.value().to(torch::kCPU), true);
+  archive.write("classification_model", model);
+  torch::serialize::OutputArchive data;
+  data.write("epoch", torch::tensor(epoch_, torch::kInt64));
+  data.write("seed", torch::tensor(int64_t(seed_), torch::kInt64));
+  data.write("batch_index", torch::tensor(batch_index_, torch::kInt64));
+  data.write("running_sum", torch::tensor(running_sum_, torch::kFloat64));
+  data.write("running_count", torch::tensor(running_count_, torch::kInt64));
+  data.write("model_name", torch::tensor(std::vector<int64_t>(opts_.model.begin(), opts_.model.end()), torch::kInt64));
+  archive.write("classification_data", data);
+}
+
+void ClassificationProblem::load_state(torch::serialize::InputArchive& archive) {
+  torch::serialize::InputArchive model, data;
+  if (!archive.try_read("classification_model", model) || !archive.try_read("classification_data", data))
+    throw Error("classification: checkpoint has no classification state (written by another problem?)");
+  torch::Tensor t;
+  data.read("model_name", t);
+  std::string name;
+  for (int64_t i = 0; i < t.numel(); ++i) name.push_back(char(t[i].item<int64_t>()));
+  if (name != opts_.model)
+    throw Error("classification: checkpoint holds model '" + name + "', this run builds '" + opts_.model + "'");
+  torch::NoGradGuard guard;
+  for (const auto& kv : model_->named_parameters()) {
+    torch::Tensor v;
+    if (!model.try_read(kv.key(), v)) throw Error("classification: checkpoint lacks parameter '" + kv.key() + "'");
+    if (!v.sizes().equals(kv.value().sizes()))
+      throw Error("classification: checkpoint parameter '" + kv.key() + "' has a different shape");
+    kv.value().copy_(v);
+  }
+  for (const auto& kv : model_->named_buffers()) {
+    torch::Tensor v;
+    if (!model.try_read(kv.key(), v, true)) throw Error("classification: checkpoint lacks buffer '" + kv.key() + "'");
+    kv.value().copy_(v);
+  }
+  data.read("epoch", t);
+  const int64_t epoch = t.item<int64_t>();
+  data.read("seed", t);
+  const uint64_t seed = uint64_t(t.item<int64_t>());
+  begin_epoch(epoch, seed);
+  data.read("batch_index", t);
+  const int64_t b = t.item<int64_t>();
+  data.read("running_sum", t);
+  running_sum_ = t.item<double>();
+  data.read("running_count", t);
+  running_count_ = t.item<int64_t>();
+  if (b >= 0) {
+    select_batch(b);
+    batch_counted_ = true;
+  }
+}
+
+namespace {
+
+std::vector<core::ParamDoc> docs() {
+  return {
+      {"dataset", "fashion_mnist", "fashion_mnist | cifar10 | cifar100 | synthetic"},
+      {"data_dir", "\"\"", "data folder (fashion_mnist default: /usr/share/datasets/fashion-mnist; CIFAR: required)"},
+      {"cifar100_labels", "fine", "fine (100 classes) | coarse (20)"},
+      {"subset", "0", "first N training examples, 0 = all, >= 0"},
+      {"test_subset", "0", "first N test examples, 0 = all, >= 0"},
+      {"train_eval_subset", "10000", "first N training examples for evaluate()'s train_loss, 0 = all"},
+      {"model", "resnet20", "a registered model (proxbench list models)"},
+      {"batch_size", "128", "minibatch size, >= 1"},
+      {"eval_batch_size", "500", "evaluation batch size, >= 1"},
+      {"augment", "true for CIFAR", "random crop (pad 4) + horizontal flip on training batches"},
+      {"device", "cpu", "cpu | cuda (error when CUDA is absent)"},
+      {"regularize_bias_bn", "false", "regularize biases and BatchNorm parameters too"},
+      {"layer_metrics", "true", "report layer/<name>/pct_zero for every regularized tensor"},
+      {"synthetic_train", "2048", "synthetic training examples, >= 1"},
+      {"synthetic_test", "512", "synthetic test examples, >= 1"},
+      {"synthetic_size", "32", "synthetic image side, >= 4"},
+      {"synthetic_channels", "3", "synthetic channels, >= 1"},
+      {"synthetic_classes", "10", "synthetic classes, >= 2"},
+      {"synthetic_noise", "64", "synthetic uniform pixel noise half-width, in [0, 255]"},
+  };
+}
+
+PROXBENCH_REGISTER(core::problem_registry(),
+                   (core::ProblemRegistry::Entry{
+                       "classification",
+                       "image classification: mean cross-entropy of a network (ResNet/VGG/DenseNet) on Fashion-MNIST, "
+                       "CIFAR-10/100 or synthetic images; lambda on the mean-loss scale",
+                       docs(), "paper: ProxGen §4, SR2 §5",
+                       [](const core::OptionMap& o, uint64_t seed) -> std::unique_ptr<core::Problem> {
+                         return std::make_unique<ClassificationProblem>(ClassificationOptions::from(o), seed);
+                       }}));
+
+}  // namespace
+}  // namespace proxbench::problems
