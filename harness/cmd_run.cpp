@@ -7,6 +7,7 @@
 #include "core/common.h"
 #include "harness/command.h"
 #include "harness/experiment.h"
+#include "harness/plugin.h"
 #include "harness/runner.h"
 #include "reports/report.h"
 
@@ -14,7 +15,8 @@ namespace proxbench::harness {
 namespace {
 
 struct RunArgs {
-  std::string file, out = "results", shard, plugin;
+  std::string file, out = "results", shard;
+  std::vector<std::string> plugins;
   int jobs = 1;
   std::vector<std::string> sets;
   bool dry_run = false, quiet = false;
@@ -51,7 +53,6 @@ void print_plan(const Experiment& ex, const RunnerOptions& o) {
 
 /// Runs an experiment; returns the process exit code (0 all fine, 1 some run ended in error).
 int do_run(const std::string& file, const RunArgs& a) {
-  if (!a.plugin.empty()) throw Error("--plugin " + a.plugin + ": loading plugins is not yet supported");
   RunnerOptions o;
   o.out_dir = a.out;
   o.jobs = a.jobs;
@@ -73,7 +74,7 @@ void add_run_options(CLI::App* cmd, RunArgs& a) {
   cmd->add_option("--shard", a.shard, "I/N: run only runs with index = I mod N (0-based I; Slurm arrays)");
   cmd->add_option("--set", a.sets, "override a key of the experiment: a.b.c=value (value as YAML)");
   cmd->add_flag("--quiet,-q", a.quiet, "no progress output");
-  cmd->add_option("--plugin", a.plugin, "shared library registering optimizers (not yet supported)");
+  cmd->add_option("--plugin", a.plugins, "shared library registering optimizers/regularizers/problems (repeatable)");
 }
 
 void setup_run(CLI::App& app) {
@@ -83,6 +84,7 @@ void setup_run(CLI::App& app) {
   add_run_options(cmd, *a);
   cmd->add_flag("--dry-run,-n", a->dry_run, "list the runs (ids and specs) without running");
   cmd->callback([a] {
+    load_plugins(a->plugins);
     int rc = do_run(find_experiment(a->file), *a);
     if (rc) std::exit(rc);
   });
@@ -94,6 +96,7 @@ void setup_reproduce(CLI::App& app) {
   cmd->add_option("name", a->file, "shipped experiment (proxbench list experiments) or YAML file")->required();
   add_run_options(cmd, *a);
   cmd->callback([a] {
+    load_plugins(a->plugins);
     std::string file = find_experiment(a->file);
     int rc = do_run(file, *a);
     Experiment ex = load_experiment(file, a->sets);

@@ -21,6 +21,7 @@
 #include "core/problem.h"
 #include "core/regularizer.h"
 #include "harness/io.h"
+#include "harness/plugin.h"
 #include "proxbench_build_config.h"
 
 namespace proxbench::harness {
@@ -174,6 +175,7 @@ json run_context() {
                 {"hostname", host}};
   }();
   json c = base;
+  c["plugins"] = loaded_plugins();
   c["threads"] = at::get_num_threads();
   std::time_t now = std::time(nullptr);
   char buf[32];
@@ -328,6 +330,13 @@ json run_one(const RunSpec& run, const std::string& dir, const std::function<voi
     }
     // make sure the last row is the final point
     if (status != "diverged" && last_logged != s.step) log_row(false);
+    if (status != "diverged") {  // once-after-training metrics (e.g. a pruning sweep), timed as evaluation
+      auto t0 = Clock::now();
+      problem->set_training(false);
+      torch::NoGradGuard ng;
+      for (auto& m : problem->final_metrics(ctx)) last_metrics.push_back(m);
+      s.t_eval += seconds_since(t0);
+    }
     problem->save_artifacts(dir);
     summary["problem"] = problem->describe();
     double L = problem->lipschitz_constant();
@@ -385,8 +394,10 @@ std::string hms(double s) {
 std::string describe_run(const json& spec) {
   std::string s = spec["optimizer"]["label"].get<std::string>();
   const json& po = spec["problem"]["options"];
-  if (po.contains("init")) s += " init=" + po["init"].dump();
-  s += " lambda=" + fmt(spec["lambda"].get<double>()) + " seed=" + std::to_string(spec["seed"].get<int64_t>());
+  if (po.contains("init")) s += " init=" + (po["init"].is_string() ? po["init"].get<std::string>() : po["init"].dump());
+  char lam[32];
+  std::snprintf(lam, sizeof lam, "%g", spec["lambda"].get<double>());
+  s += std::string(" lambda=") + lam + " seed=" + std::to_string(spec["seed"].get<int64_t>());
   return s;
 }
 

@@ -135,9 +135,9 @@ void recipe_fig3(RecipeContext& ctx) {
       else
         b += "unset key\n";
       b += "plot " + gp_quote(file) + " using 1:2 with impulses lc rgb '#aaaaaa' lw 2 title 'truth θ*', " + gp_quote(file) +
-           " using 1:($2 != 0 ? $2 : 1/0) with points pt 6 ps 1.3 lc rgb '#000000' title 'θ*_j ≠ 0', " + gp_quote(file) +
-           " using 1:($3 != 0 ? $3 : 1/0) with points pt 7 ps 0.7 lc rgb '" + st.color + "' title 'estimate θ̂_j ≠ 0', " +
-           gp_quote(file) + " using 1:($3 == 0 ? $3 : 1/0) with points pt 2 ps 0.6 lc rgb '#d00000' title 'θ̂_j = 0 exactly'\n";
+           " using 1:($2 != 0 ? $2 : 1/0) with points pt 6 ps 1.3 lc rgb '#000000' title 'support of θ*', " + gp_quote(file) +
+           " using 1:($3 != 0 ? $3 : 1/0) with points pt 7 ps 0.7 lc rgb '" + st.color + "' title 'estimate θ̂ (non-zero)', " +
+           gp_quote(file) + " using 1:($3 == 0 ? $3 : 1/0) with points pt 2 ps 0.6 lc rgb '#d00000' title 'estimate exactly 0'\n";
       ++drawn;
     }
   if (!drawn) return;
