@@ -143,21 +143,27 @@ PB_INLINE bool shrink_l23(T a, T tau, T& d) {
 /// Newton from y₀ = a, clamped at x_thr. h is convex, so the iterates decrease monotonically; the
 /// loop stops when an iterate no longer decreases (no 1-ulp limit cycles) or after kNewtonCap steps.
 /// τ y^{q−2} is formed as w = τ / y^{2−q} (≤ 1/(2(1−q)) on [x_thr, ∞)), one pow per step, no overflow.
+/// Computed in double for every T (see the comment inside); the decision |z| > z_thr is therefore
+/// the same for float32 and float64 inputs of equal value.
 template <class T>
-PB_INLINE bool shrink_lq(T a, T tau, T q, T& d) {
-  const T x_thr = std::pow(T(2) * tau * (T(1) - q), T(1) / (T(2) - q));
-  const T z_thr = (T(2) - q) / (T(2) * (T(1) - q)) * x_thr;
+PB_INLINE bool shrink_lq(T a_in, T tau_in, double q, T& d_out) {
+  // Always in double: in float32 the exponent 2 − q is itself rounded (q has 24 bits), and
+  // powf(y, 2 − q) then errs by |log y|·ulp ≈ 1e-6 relative, which the cancellation |z| − d turns
+  // into 1e-5 relative errors of x. In double the same effect is ~1e-15.
+  const double a = double(a_in), tau = double(tau_in);
+  const double x_thr = std::pow(2.0 * tau * (1.0 - q), 1.0 / (2.0 - q));
+  const double z_thr = (2.0 - q) / (2.0 * (1.0 - q)) * x_thr;
   if (!(a > z_thr)) return false;
-  T y = a;
-  T w = tau / std::pow(y, T(2) - q);
+  double y = a;
+  double w = tau / std::pow(y, 2.0 - q);
   for (int it = 0; it < kNewtonCap; ++it) {
-    const T step = (y + q * w * y - a) / (T(1) - q * (T(1) - q) * w);
-    const T yn = max_(x_thr, y - step);
+    const double step = (y + q * w * y - a) / (1.0 - q * (1.0 - q) * w);
+    const double yn = max_(x_thr, y - step);
     if (!(yn < y)) break;
     y = yn;
-    w = tau / std::pow(y, T(2) - q);
+    w = tau / std::pow(y, 2.0 - q);
   }
-  d = q * w * y;  // = qτ y^{q−1}
+  d_out = T(q * w * y);  // = qτ y^{q−1}
   return true;
 }
 
@@ -168,7 +174,7 @@ PB_INLINE bool shrink_pow(T a, T tau, double q, T& d) {
   if (q == 1.0) return shrink_l1(a, tau, d);
   if (q == 0.5) return shrink_l12(a, tau, d);
   if (q == 2.0 / 3.0) return shrink_l23(a, tau, d);
-  return shrink_lq(a, tau, T(q), d);
+  return shrink_lq(a, tau, q, d);
 }
 
 /// sign(x)·q·max(|x|, kSubgradEps)^{q−1}, and 0 at x = 0 (0 ∈ ∂r(0) for every l_q, q ≤ 1).
@@ -218,7 +224,7 @@ struct LqOp {
     if (tau == T(0)) return z;
     const T a = std::fabs(z);
     T d;
-    return shrink_lq(a, tau, T(q), d) ? copysign_(a - d, z) : T(0);
+    return shrink_lq(a, tau, q, d) ? copysign_(a - d, z) : T(0);
   }
   template <class T> PB_INLINE T value(T x) const { return std::pow(std::fabs(x), T(q)); }
   template <class T> PB_INLINE T subgrad(T x) const { return pow_subgrad(x, T(q)); }

@@ -332,8 +332,8 @@ PB_REG("scad", RegKind::Scad, "SCAD penalty (Fan & Li 2001), linear up to lam_p,
 PB_REG("group_l21", RegKind::GroupL21,
        "group lasso sum_g ||x_g||_2; prox: block soft threshold (common tau) or secular-equation Newton "
        "(per-coordinate tau)",
-       (std::vector<ParamDoc>{{"layout", "rows", "groups: rows (slices along dim 0), columns (indices of dim 1), "
-                                                 "or whole (one group); 1-D tensors are one group"}}),
+       (std::vector<ParamDoc>{{"layout", "rows", "in {rows, columns, whole}: slices along dim 0, indices of dim 1, or the "
+                                                 "whole tensor as one group; a 1-D tensor is one group"}}),
        "convex,group");
 PB_REG("binary_quant", RegKind::BinaryQuant,
        "W-shaped binary quantization ||x|-1|^q (ProxQuant for q=1, Bai et al. 2019; revised ProxQuant for q<1)",

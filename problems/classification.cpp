@@ -338,7 +338,7 @@ std::vector<core::ParamDoc> docs() {
       {"train_eval_subset", "10000", "first N training examples for evaluate()'s train_loss, 0 = all"},
       {"model", "resnet20", "a registered model (proxbench list models)"},
       {"batch_size", "128", "minibatch size, >= 1"},
-      {"eval_batch_size", "500", "evaluation batch size, >= 1"},
+      {"eval_batch_size", "128", "evaluation batch size, >= 1"},
       {"augment", "true for CIFAR", "random crop (pad 4) + horizontal flip on training batches"},
       {"device", "cpu", "cpu | cuda (error when CUDA is absent)"},
       {"regularize_bias_bn", "false", "regularize biases and BatchNorm parameters too"},

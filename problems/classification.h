@@ -12,7 +12,7 @@
 //                      (default 10000)
 //   model              a registered model (`proxbench list models`)        (default resnet20)
 //   batch_size         minibatch size, >= 1                                (default 128)
-//   eval_batch_size    batch size of evaluation passes, >= 1               (default 500)
+//   eval_batch_size    batch size of evaluation passes, >= 1               (default 128)
 //   augment            random crop (padding 4) + horizontal flip on training batches
 //                      (default true for cifar10/cifar100, false otherwise)
 //   device             cpu | cuda (an error if CUDA is asked for and absent) (default cpu)
@@ -70,7 +70,7 @@ struct ClassificationOptions {
   bool cifar100_fine = true;
   int64_t subset = 0, test_subset = 0, train_eval_subset = 10000;
   std::string model = "resnet20";
-  int64_t batch_size = 128, eval_batch_size = 500;
+  int64_t batch_size = 128, eval_batch_size = 128;
   bool augment = false;
   std::string device = "cpu";
   bool regularize_bias_bn = false;

@@ -1,0 +1,107 @@
+// float32 through the fused tensor path: no NaN/Inf over the standard range (τ, |z| in
+// 1e-8..1e3) and the extended range (τ in 1e-30..1e3, |z| up to 1e8), and agreement with the same
+// map in float64 on the float32-rounded inputs and parameters, away from thresholds (|z| not within
+// 1e-4 relative of a threshold or knot, where the float32 decision is legitimately uncertain).
+// Error measure: |x32 − x64| / (cond · scale). scale = |x64| for l0, l1, l1/2, l2/3 (a few ulp of x);
+// scale = max(|x64|, |z|) for lq, W, MCP and SCAD, whose final step x = |z| − d cancels when x ≪ |z|
+// (lq with q → 1 jumps to x_thr ≈ 2(1−q)/(2−q)·|z|; MCP/SCAD just above τλp), so only an
+// absolute-in-|z| accuracy is meaningful there. cond = 1 except the MCP firm / SCAD middle branch
+// amplification γ/|γ − τ| and (a−1)/|a−1−τ| (the map's own condition number in its parameters).
+#include <gtest/gtest.h>
+
+#include "prox_test_util.h"
+
+namespace proxbench::test {
+namespace {
+
+struct F32Stats {
+  int64_t n = 0, nonfinite = 0, compared = 0;
+  double max_err = 0;
+  std::string worst;
+};
+
+nlohmann::json round_params(const nlohmann::json& p) {
+  nlohmann::json o = nlohmann::json::object();
+  for (auto it = p.begin(); it != p.end(); ++it) o[it.key()] = double(float(it.value().get<double>()));
+  return o;
+}
+
+F32Stats run_f32(const std::string& name, RegKind kind, bool extended, uint64_t seed) {
+  Sampler smp(seed);
+  if (extended) smp.tau_lo = 1e-30, smp.z_hi = 1e8;
+  F32Stats st;
+  const int batches = 100, per = 1000;
+  for (int b = 0; b < batches; ++b) {
+    auto params = round_params(smp.params(kind));
+    auto reg = core::make_regularizer(name, core::OptionMap(params));
+    const RegSpec s = reg->spec();
+    std::vector<float> z32(per), t32(per);
+    std::vector<double> z64(per), t64(per);
+    for (int i = 0; i < per; ++i) {
+      double z, t;
+      smp.draw(s, z, t);
+      z32[i] = float(z), t32[i] = float(t);
+      z64[i] = z32[i], t64[i] = t32[i];
+    }
+    auto x32 = torch::from_blob(z32.data(), {per}, torch::kFloat).clone();
+    auto x64 = torch::from_blob(z64.data(), {per}, torch::kDouble).clone();
+    reg->prox_(x32, torch::from_blob(t32.data(), {per}, torch::kFloat));
+    reg->prox_(x64, torch::from_blob(t64.data(), {per}, torch::kDouble));
+    const float* a = x32.data_ptr<float>();
+    const double* e = x64.data_ptr<double>();
+    for (int i = 0; i < per; ++i) {
+      ++st.n;
+      if (!std::isfinite(a[i])) {
+        ++st.nonfinite;
+        continue;
+      }
+      const double az = std::fabs(z64[i]), tau = t64[i];
+      bool near = false;
+      // the W shape decides on w = |z| − 1, whose float32 resolution is ulp(1), not ulp(threshold)
+      const double unit = kind == RegKind::BinaryQuant ? 1.0 : 0.0;
+      for (double th : thresholds(s, tau)) near |= std::fabs(az - th) <= 1e-4 * std::max(th, unit);
+      if (near) continue;
+      double cond = 1, scale = std::fabs(e[i]);
+      if (kind == RegKind::Lq || kind == RegKind::BinaryQuant) scale = std::max(scale, az);
+      if (kind == RegKind::Mcp) {
+        cond = std::max(1.0, s.gamma / std::fabs(s.gamma - tau));
+        scale = std::max(scale, az);
+      }
+      if (kind == RegKind::Scad) {
+        cond = std::max(1.0, (s.a - 1) / std::fabs(s.a - 1 - tau));
+        scale = std::max(scale, az);
+      }
+      ++st.compared;
+      const double err = std::fabs(double(a[i]) - e[i]);
+      const double rel = err == 0 ? 0 : err / (cond * scale);
+      if (rel > st.max_err) {
+        st.max_err = rel;
+        st.worst = reg->to_json().dump() + " z=" + format_double(z64[i]) + " tau=" + format_double(tau) +
+                   " x32=" + format_double(a[i]) + " x64=" + format_double(e[i]);
+      }
+    }
+  }
+  return st;
+}
+
+class ProxFloat32 : public ::testing::TestWithParam<std::pair<std::string, RegKind>> {};
+
+TEST_P(ProxFloat32, FiniteAndAgreesWithFloat64) {
+  const auto& [name, kind] = GetParam();
+  for (bool extended : {false, true}) {
+    const auto st = run_f32(name, kind, extended, 0xf32 + 7 * uint64_t(kind) + extended);
+    SCOPED_TRACE(std::string(extended ? "extended" : "standard") + " range");
+    EXPECT_EQ(st.nonfinite, 0);
+    EXPECT_GT(st.compared, st.n / 2);
+    EXPECT_LE(st.max_err, 5e-7) << "worst: " << st.worst;
+    std::printf("[float32] %-13s %-8s n=%lld nonfinite=%lld compared=%lld max_rel_err=%.3g\n", name.c_str(),
+                extended ? "extended" : "standard", (long long)st.n, (long long)st.nonfinite, (long long)st.compared,
+                st.max_err);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllSeparable, ProxFloat32, ::testing::ValuesIn(separable_regs()),
+                         [](const auto& info) { return info.param.first; });
+
+}  // namespace
+}  // namespace proxbench::test
