@@ -2,7 +2,10 @@
 // and `proxbench list experiments`.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <cstdlib>
 #include <iostream>
+#include <thread>
 
 #include "core/common.h"
 #include "harness/command.h"
@@ -92,6 +95,7 @@ void setup_run(CLI::App& app) {
 
 void setup_reproduce(CLI::App& app) {
   auto a = std::make_shared<RunArgs>();
+  a->jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));  // default: all cores
   auto* cmd = app.add_subcommand("reproduce", "Run a shipped experiment and write its report (= run + report)");
   cmd->add_option("name", a->file, "shipped experiment (proxbench list experiments) or YAML file")->required();
   add_run_options(cmd, *a);

@@ -76,7 +76,7 @@ double schedule_factor(const json& s, int64_t e) {
 }
 
 const char* kProbeColumns = "step,epoch,seconds,lr,batch_loss,dtheta_norm,grad_norm,lambda_min,precond_min,precond_max,"
-                            "step_nnz,sigma,rho,accepted";
+                            "step_nnz,step_nnz_aux,sigma,rho,accepted";
 
 /// State of one run's loop (what a checkpoint holds besides tensors).
 struct LoopState {
@@ -258,11 +258,11 @@ json run_one(const RunSpec& run, const std::string& dir, const std::function<voi
       }
       const core::StepStats& st = last_stats;
       auto sq = [&](double v) { return initial ? kNaN : std::sqrt(v); };
-      s.trajectory += std::to_string(s.step) + "," + fmt(double(s.step) / bpe) + "," + fmt(s.t_opt) + "," + fmt(last_lr) +
+      s.trajectory += std::to_string(s.step) + "," + fmt(double(s.step) / bpe) + "," + fmt(s.t_opt) + "," + fmt(initial || !std::isfinite(st.lr) ? last_lr : st.lr) +
                       "," + fmt(initial ? kNaN : st.loss) + "," + fmt(sq(st.dtheta_sq)) + "," + fmt(sq(st.grad_sq)) + "," +
                       fmt(initial ? kNaN : st.lambda_min) + "," + fmt(initial ? kNaN : st.precond_min) + "," +
                       fmt(initial ? kNaN : st.precond_max) + "," + fmt(initial || st.nnz < 0 ? kNaN : double(st.nnz)) +
-                      "," + fmt(initial ? kNaN : st.sigma) + "," + fmt(initial ? kNaN : st.rho) + "," +
+                      "," + fmt(initial || st.nnz_aux < 0 ? kNaN : double(st.nnz_aux)) + "," + fmt(initial ? kNaN : st.sigma) + "," + fmt(initial ? kNaN : st.rho) + "," +
                       (initial ? "nan" : st.accepted ? "1" : "0");
       double obj = kNaN;
       for (const auto& m : last_metrics) {

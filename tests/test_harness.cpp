@@ -105,13 +105,13 @@ TEST(HarnessSpec, ErrorsNameFileKeyAndLine) {
   std::string e = error_of([] { harness::make_experiment(harness::yaml_to_json("name: x\nbogus: 1\n", "f.yaml"), "f.yaml"); });
   EXPECT_NE(e.find("f.yaml"), std::string::npos) << e;
   EXPECT_NE(e.find("bogus"), std::string::npos) << e;
-  testing::TempDir tmp;
+  test_util::TempDir tmp;
   auto file = tmp.path / "bad.yaml";
-  testing::write_file(file, std::string(kTiny) + "optimizer_typo: 1\n");
+  test_util::write_file(file, std::string(kTiny) + "optimizer_typo: 1\n");
   e = error_of([&] { harness::load_experiment(file.string()); });
   EXPECT_NE(e.find(file.string() + ":15"), std::string::npos) << e;
   EXPECT_NE(e.find("optimizer_typo"), std::string::npos) << e;
-  testing::write_file(file, "name: x\nproblem: {name: lasso\n");
+  test_util::write_file(file, "name: x\nproblem: {name: lasso\n");
   e = error_of([&] { harness::load_experiment(file.string()); });
   EXPECT_NE(e.find("invalid YAML"), std::string::npos) << e;
   e = error_of([] { tiny({"optimizers.0.name=no_such_opt"}); });
@@ -130,7 +130,7 @@ TEST(HarnessSpec, ErrorsNameFileKeyAndLine) {
 }
 
 TEST(HarnessRunner, WritesTheStoreAndSkipsFinishedRuns) {
-  testing::TempDir tmp;
+  test_util::TempDir tmp;
   auto ex = tiny();
   auto res = harness::run_experiment(ex, quiet(tmp.path, 2));
   EXPECT_EQ(res.total, 8);
@@ -177,7 +177,7 @@ TEST(HarnessRunner, WritesTheStoreAndSkipsFinishedRuns) {
   EXPECT_EQ(again.completed, 0);
   for (const auto& r : ex.runs) EXPECT_EQ(fs::last_write_time(root / r.id / "summary.json"), mtimes[r.id]);
   // shards partition the runs
-  testing::TempDir tmp2;
+  test_util::TempDir tmp2;
   int total = 0;
   for (int i = 0; i < 3; ++i) {
     auto o = quiet(tmp2.path);
@@ -188,7 +188,7 @@ TEST(HarnessRunner, WritesTheStoreAndSkipsFinishedRuns) {
 }
 
 TEST(HarnessRunner, DivergedAndErrorRunsDoNotStopTheSweep) {
-  testing::TempDir tmp;
+  test_util::TempDir tmp;
   json doc = harness::yaml_to_json(kTiny, "tiny.yaml");
   doc.erase("init");
   doc["seeds"] = 1;
@@ -214,7 +214,7 @@ TEST(HarnessRunner, DivergedAndErrorRunsDoNotStopTheSweep) {
 }
 
 TEST(HarnessRunner, StepsBudgetLogEveryAndScheduleAreApplied) {
-  testing::TempDir tmp;
+  test_util::TempDir tmp;
   auto ex = tiny({"budget={steps: 10}", "log_every=3", "init=zero", "seeds=[4]",
                   "optimizers.0.grid.lr=[0.1]", "optimizers.0.schedule={type: step, milestones: [1, 2], factor: 0.5}"});
   ASSERT_EQ(ex.runs.size(), 1u);
@@ -228,8 +228,8 @@ TEST(HarnessRunner, StepsBudgetLogEveryAndScheduleAreApplied) {
 }
 
 TEST(HarnessRunner, BadOutputFolderIsAnError) {
-  testing::TempDir tmp;
-  testing::write_file(tmp.path / "file", "x");
+  test_util::TempDir tmp;
+  test_util::write_file(tmp.path / "file", "x");
   EXPECT_THROW(harness::run_experiment(tiny(), quiet(tmp.path / "file")), Error);
 }
 
@@ -253,16 +253,16 @@ std::string cli_yaml(const std::string& name, const std::string& extra = "") {
 
 TEST(HarnessCli, RunWritesStoreAndRestartSkipsFinishedRuns) {
   if (!core::optimizer_registry().contains(cli_optimizer())) GTEST_SKIP() << cli_optimizer() << " is not registered yet";
-  testing::TempDir tmp;
+  test_util::TempDir tmp;
   auto yaml = tmp.path / "e.yaml";
-  testing::write_file(yaml, cli_yaml("e2e"));
+  test_util::write_file(yaml, cli_yaml("e2e"));
   std::string out;
   // dry run lists the 3 runs and writes nothing
-  ASSERT_EQ(testing::run_cli("run '" + yaml.string() + "' --out '" + tmp.path.string() + "/res' --dry-run", &out), 0) << out;
+  ASSERT_EQ(test_util::run_cli("run '" + yaml.string() + "' --out '" + tmp.path.string() + "/res' --dry-run", &out), 0) << out;
   EXPECT_NE(out.find("3 runs"), std::string::npos) << out;
   EXPECT_FALSE(fs::exists(tmp.path / "res"));
   // killed after the first finished run
-  int rc = testing::run_cli("run '" + yaml.string() + "' --out '" + tmp.path.string() + "/res'", &out,
+  int rc = test_util::run_cli("run '" + yaml.string() + "' --out '" + tmp.path.string() + "/res'", &out,
                             "PROXBENCH_ABORT_AFTER_RUNS=1");
   EXPECT_EQ(rc, 86) << out;
   std::vector<fs::path> finished;
@@ -271,7 +271,7 @@ TEST(HarnessCli, RunWritesStoreAndRestartSkipsFinishedRuns) {
   ASSERT_EQ(finished.size(), 1u) << out;
   auto mtime = fs::last_write_time(finished[0]);
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  ASSERT_EQ(testing::run_cli("run '" + yaml.string() + "' --out '" + tmp.path.string() + "/res' --jobs 2", &out), 0) << out;
+  ASSERT_EQ(test_util::run_cli("run '" + yaml.string() + "' --out '" + tmp.path.string() + "/res' --jobs 2", &out), 0) << out;
   EXPECT_NE(out.find("1 of 3 runs already finished"), std::string::npos) << out;
   EXPECT_EQ(fs::last_write_time(finished[0]), mtime);
   int n = 0;
@@ -290,50 +290,50 @@ TEST(HarnessCli, RunWritesStoreAndRestartSkipsFinishedRuns) {
 TEST(HarnessCli, DivergingRunIsMarkedAndSweepGoesOn) {
   const std::string sgd = "subgradient_sgd";
   if (!core::optimizer_registry().contains(sgd)) GTEST_SKIP() << sgd << " is not registered yet";
-  testing::TempDir tmp;
+  test_util::TempDir tmp;
   auto yaml = tmp.path / "d.yaml";
-  testing::write_file(yaml, "name: div\nproblem: {name: lasso, n: 60, p: 10, k: 3, batch_size: 15}\nregularizer: {name: l1}\n"
+  test_util::write_file(yaml, "name: div\nproblem: {name: lasso, n: 60, p: 10, k: 3, batch_size: 15}\nregularizer: {name: l1}\n"
                             "lambda: 0.05\noptimizers:\n  - name: " + sgd + "\n    grid: {lr: [1.0e+6, 0.01]}\n"
                             "seeds: 1\nbudget: {epochs: 30}\n");
   std::string out;
-  ASSERT_EQ(testing::run_cli("run '" + yaml.string() + "' --out '" + tmp.path.string() + "'", &out), 0) << out;
+  ASSERT_EQ(test_util::run_cli("run '" + yaml.string() + "' --out '" + tmp.path.string() + "'", &out), 0) << out;
   std::map<std::string, int> st;
   for (const auto& e : fs::directory_iterator(tmp.path / "div"))
-    if (fs::is_directory(e.path())) st[json::parse(harness::read_text((e.path() / "summary.json").string()))["status"]]++;
+    if (fs::is_directory(e.path())) st[json::parse(harness::read_text((e.path() / "summary.json").string()))["status"].get<std::string>()]++;
   EXPECT_EQ(st["diverged"], 1) << out;
   EXPECT_EQ(st["completed"], 1) << out;
 }
 
 TEST(HarnessCli, BadInputFailsWithoutTouchingResults) {
-  testing::TempDir tmp;
+  test_util::TempDir tmp;
   std::string out;
   auto yaml = tmp.path / "bad.yaml";
-  testing::write_file(yaml, "name: bad\nproblem: {name: lasso}\noptimizers:\n  - name: no_such_optimizer\n");
-  EXPECT_NE(testing::run_cli("run '" + yaml.string() + "' --out '" + tmp.path.string() + "'", &out), 0);
+  test_util::write_file(yaml, "name: bad\nproblem: {name: lasso}\noptimizers:\n  - name: no_such_optimizer\n");
+  EXPECT_NE(test_util::run_cli("run '" + yaml.string() + "' --out '" + tmp.path.string() + "'", &out), 0);
   EXPECT_NE(out.find(yaml.string()), std::string::npos) << out;
   EXPECT_NE(out.find("no_such_optimizer"), std::string::npos) << out;
   EXPECT_FALSE(fs::exists(tmp.path / "bad"));
-  testing::write_file(yaml, "name: bad\nproblem: {name: lasso}\noptimizers: [{name: x}]\ntypo_key: 3\n");
-  EXPECT_NE(testing::run_cli("run '" + yaml.string() + "'", &out), 0);
+  test_util::write_file(yaml, "name: bad\nproblem: {name: lasso}\noptimizers: [{name: x}]\ntypo_key: 3\n");
+  EXPECT_NE(test_util::run_cli("run '" + yaml.string() + "'", &out), 0);
   EXPECT_NE(out.find(yaml.string() + ":4"), std::string::npos) << out;
   EXPECT_NE(out.find("typo_key"), std::string::npos) << out;
-  EXPECT_NE(testing::run_cli("run '" + yaml.string() + "' --plugin libx.so", &out), 0);
-  EXPECT_NE(testing::run_cli("run no-such-experiment", &out), 0);
+  EXPECT_NE(test_util::run_cli("run '" + yaml.string() + "' --plugin libx.so", &out), 0);
+  EXPECT_NE(test_util::run_cli("run no-such-experiment", &out), 0);
   EXPECT_NE(out.find("unknown experiment"), std::string::npos) << out;
-  ASSERT_EQ(testing::run_cli("list experiments", &out), 0) << out;
+  ASSERT_EQ(test_util::run_cli("list experiments", &out), 0) << out;
   EXPECT_NE(out.find("proxgen-fig3-lasso"), std::string::npos) << out;
 }
 
 TEST(HarnessCli, CheckpointResumeGivesTheSameRun) {
   if (!core::optimizer_registry().contains(cli_optimizer())) GTEST_SKIP() << cli_optimizer() << " is not registered yet";
-  testing::TempDir tmp;
+  test_util::TempDir tmp;
   auto yaml = tmp.path / "c.yaml";
-  testing::write_file(yaml, cli_yaml("ck", "checkpoint_every: 1\n"));
+  test_util::write_file(yaml, cli_yaml("ck", "checkpoint_every: 1\n"));
   std::string out;
   std::string base = "run '" + yaml.string() + "' --set seeds=1 --out '" + tmp.path.string();
-  ASSERT_EQ(testing::run_cli(base + "/a'", &out), 0) << out;
-  EXPECT_EQ(testing::run_cli(base + "/b'", &out, "PROXBENCH_ABORT_AFTER_EPOCHS=2"), 86) << out;
-  ASSERT_EQ(testing::run_cli(base + "/b'", &out), 0) << out;
+  ASSERT_EQ(test_util::run_cli(base + "/a'", &out), 0) << out;
+  EXPECT_EQ(test_util::run_cli(base + "/b'", &out, "PROXBENCH_ABORT_AFTER_EPOCHS=2"), 86) << out;
+  ASSERT_EQ(test_util::run_cli(base + "/b'", &out), 0) << out;
   fs::path a, b;
   for (const auto& e : fs::directory_iterator(tmp.path / "a" / "ck"))
     if (fs::is_directory(e.path())) a = e.path();

@@ -10,7 +10,7 @@
 
 #include "core/optimizer.h"
 
-namespace proxbench::testing {
+namespace proxbench::test_util {
 
 TempDir::TempDir() {
   static std::atomic<int> counter{0};
@@ -47,17 +47,8 @@ using namespace proxbench::core;
 /// θ ← prox_{αλR}(θ − α g); probes: ‖Δθ‖², ‖g‖², λ_min = α, nnz.
 class TestProxGD : public ProxOptimizer {
  public:
-  TestProxGD(std::vector<ParamGroupSpec> groups, double lr)
-      : ProxOptimizer(std::vector<torch::optim::OptimizerParamGroup>{}, std::make_unique<torch::optim::SGDOptions>(lr)) {
-    for (auto& g : groups) {
-      add_param_group(torch::optim::OptimizerParamGroup(g.params, std::make_unique<torch::optim::SGDOptions>(lr)));
-      regs_.push_back(g.regularizer);
-      lams_.push_back(g.lambda);
-    }
-  }
+  TestProxGD(std::vector<ParamGroupSpec> groups, double lr) : ProxOptimizer(groups, lr) {}
   std::string name() const override { return "test_prox_gd"; }
-  RegularizerPtr group_regularizer(size_t i) const override { return regs_[i]; }
-  double group_lambda(size_t i) const override { return lams_[i]; }
   torch::Tensor step(LossClosure closure) override {
     torch::Tensor loss = closure();
     torch::NoGradGuard ng;
@@ -67,12 +58,13 @@ class TestProxGD : public ProxOptimizer {
     double dsq = 0, gsq = 0;
     int64_t nnz = 0;
     for (size_t i = 0; i < param_groups().size(); ++i) {
-      double lr = param_groups()[i].options().get_lr();
+      double lr = group_options(i).lr;
+      auto reg = group_regularizer(i);
       for (auto& p : param_groups()[i].params()) {
         auto g = p.grad();
         gsq += g.pow(2).sum().item<double>();
         auto z = (p - lr * g).contiguous();
-        if (regs_[i]) regs_[i]->prox_(z, lr * lams_[i]);
+        if (reg) reg->prox_(z, lr * group_lambda(i));
         dsq += (z - p).pow(2).sum().item<double>();
         p.copy_(z);
         nnz += p.ne(0).sum().item<int64_t>();
@@ -87,10 +79,6 @@ class TestProxGD : public ProxOptimizer {
     counters_.grad_evals++;
     return loss;
   }
-
- private:
-  std::vector<RegularizerPtr> regs_;
-  std::vector<double> lams_;
 };
 
 PROXBENCH_REGISTER(optimizer_registry(),
@@ -102,4 +90,4 @@ PROXBENCH_REGISTER(optimizer_registry(),
                                              }}));
 }  // namespace
 
-}  // namespace proxbench::testing
+}  // namespace proxbench::test_util

@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <string>
 
-namespace proxbench::testing {
+namespace proxbench::test_util {
 
 /// A fresh folder under the system temp dir, removed by the destructor.
 struct TempDir {
@@ -22,4 +22,4 @@ int run_cli(const std::string& args, std::string* output, const std::string& env
 /// Writes `text` to `path`.
 void write_file(const std::filesystem::path& path, const std::string& text);
 
-}  // namespace proxbench::testing
+}  // namespace proxbench::test_util

@@ -177,7 +177,7 @@ TEST(Lasso, DeterministicFromSeedsAndOptionsValidated) {
 }
 
 TEST(Lasso, SaveDataWritesCsvFiles) {
-  testing::TempDir tmp;
+  test_util::TempDir tmp;
   auto p = make({{"n", 10}, {"p", 4}, {"k", 2}, {"save_data", true}});
   p->save_artifacts(tmp.path.string());
   for (const char* f : {"X.csv", "y.csv", "theta_star.csv", "theta_hat.csv", "estimate.csv"})

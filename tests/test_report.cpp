@@ -26,7 +26,14 @@ TEST(ReportTable, MeanStdFormatsAndCsvColumns) {
   reports::Table t;
   t.header = {"method", "F1"};
   t.rows.push_back({reports::Table::text("ProxGen_Adam"), reports::Table::stat({0.9, 1.0})});
-  EXPECT_EQ(t.csv(), "method,F1 mean,F1 std,F1 n\nProxGen_Adam,0.94999999999999996,0.070710678118654738,2\n");
+  test_util::TempDir tmp;
+  test_util::write_file(tmp.path / "t.csv", t.csv());
+  auto csv = harness::read_csv((tmp.path / "t.csv").string());
+  EXPECT_EQ(csv.columns, (std::vector<std::string>{"method", "F1 mean", "F1 std", "F1 n"}));
+  ASSERT_EQ(csv.rows.size(), 1u);
+  EXPECT_NEAR(csv.rows[0][1], 0.95, 1e-15);
+  EXPECT_NEAR(csv.rows[0][2], std::sqrt(0.005), 1e-15);
+  EXPECT_EQ(csv.rows[0][3], 2);
   EXPECT_NE(t.markdown().find("| ProxGen_Adam | 0.95 ± 0.071 |"), std::string::npos) << t.markdown();
   auto tex = t.latex("cap");
   EXPECT_NE(tex.find("ProxGen\\_Adam & 0.95 $\\pm$ 0.071 \\\\"), std::string::npos) << tex;
@@ -34,7 +41,7 @@ TEST(ReportTable, MeanStdFormatsAndCsvColumns) {
 }
 
 TEST(ReportStore, GroupsSeedsAndWritesAFullLassoReport) {
-  testing::TempDir tmp;
+  test_util::TempDir tmp;
   json doc = harness::yaml_to_json(R"(
 name: rep
 problem: {name: lasso, n: 60, p: 12, k: 3, batch_size: 20}
@@ -94,7 +101,7 @@ budget: {epochs: 5}
 }
 
 TEST(ReportStore, ExplicitRecipesAndUnknownRecipe) {
-  testing::TempDir tmp;
+  test_util::TempDir tmp;
   json doc = harness::yaml_to_json(
       "name: r2\nproblem: {name: lasso, n: 20, p: 4, k: 1, batch_size: 20}\nregularizer: {name: l1}\nlambda: 0.1\n"
       "optimizers: [{name: test_prox_gd}]\nbudget: {epochs: 2}\nreport: {recipes: [runs]}\n",
