@@ -101,7 +101,7 @@ void recipe_fig3(RecipeContext& ctx) {
     if (std::find(variants.begin(), variants.end(), c->variant) == variants.end()) variants.push_back(c->variant);
   }
   const int cols = static_cast<int>(labels.size()), rows = static_cast<int>(variants.size());
-  const int pw = 380, ph = 300, top = 90, W = cols * pw, H = rows * ph + top;
+  const int pw = 380, ph = 330, top = 100, W = cols * pw, H = rows * ph + top;
   std::string b = "set encoding utf8\nset multiplot title " +
                   gp_quote("Final estimate vs truth per coordinate (ProxGen Figure 3); first seed") +
                   " noenhanced font ',14'\n";
@@ -120,7 +120,7 @@ void recipe_fig3(RecipeContext& ctx) {
       for (size_t i = 0; i < idx.size(); ++i) text += num(idx[i]) + " " + num(ts[i]) + " " + num(th[i]) + "\n";
       std::string file = ctx.out.write_data("fig3_" + run->id + ".dat", text);
       double L = (ci * pw + 70.0) / W, R = ((ci + 1) * pw - 12.0) / W;
-      double T = 1.0 - (top + ri * ph + 28.0) / H, B = 1.0 - (top + (ri + 1) * ph - 42.0) / H;
+      double T = 1.0 - (top + ri * ph + 40.0) / H, B = 1.0 - (top + (ri + 1) * ph - 60.0) / H;
       std::string title = c->optimizer_label + (variants[ri].empty() ? "" : ", " + variants[ri]) + "\\nnnz " +
                           fmt_sig(run->metric("nnz"), 4) + ", F1 " + fmt_sig(run->metric("support_f1"), 3) + ", ‖θ̂−θ*‖ " +
                           fmt_sig(run->metric("estimation_error"), 2);
@@ -128,10 +128,10 @@ void recipe_fig3(RecipeContext& ctx) {
       b += "reset\nset encoding utf8\nset lmargin at screen " + num(L) + "\nset rmargin at screen " + num(R) +
            "\nset tmargin at screen " + num(T) + "\nset bmargin at screen " + num(B) + "\n";
       b += "set title \"" + title + "\" noenhanced font ',11'\nset xlabel 'coordinate j' offset 0,0.5\nset ylabel 'value' offset 1.5,0\n";
-      b += "set grid lc rgb '#e5e5e5'\nset xzeroaxis lc rgb '#999999'\nset offsets 0.5, 0.5, 0.1, 0.1\n";
+      b += "set grid lc rgb '#e5e5e5'\nset xzeroaxis lc rgb '#999999'\nset offsets 0.5, 0.5, 0.1, 0.1\nset autoscale xfix\n";
       if (drawn == 0)
         b += "set key at screen 0.5, " + num(1.0 - 40.0 / H) +
-             " center top horizontal noenhanced font ',11' samplen 2 spacing 1 width 2\n";
+             " center top horizontal maxrows 1 noenhanced font ',11' samplen 2 spacing 1 width 1\n";
       else
         b += "unset key\n";
       b += "plot " + gp_quote(file) + " using 1:2 with impulses lc rgb '#aaaaaa' lw 2 title 'truth θ*', " + gp_quote(file) +
