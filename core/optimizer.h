@@ -43,6 +43,10 @@ struct StepStats {
   int64_t loss_evals = 0;       ///< closure calls in this step
   int64_t grad_evals = 0;       ///< gradient evaluations in this step
   int64_t prox_evals = 0;       ///< prox applications (per parameter tensor) in this step
+  /// Prox-SGD: exact non-zeros of x̂_t (eq. (5)), the point that carries the sparsity, while θ_{t+1}
+  /// (eq. (6)) is a convex combination with no exact zeros. −1 for the other optimizers.
+  int64_t nnz_aux = -1;
+  double lr = kNaN;             ///< α_t actually used (first group; SR2: 1/σ_t)
 };
 
 /// Running totals over all steps (Ceres-style counters).
@@ -57,10 +61,37 @@ struct ParamGroupSpec {
   double lambda = 0.0;         ///< weight of R in F, on the mean-loss scale
 };
 
+/// Options of one param group: the learning rate (what LibTorch LR schedulers read and set through
+/// get_lr/set_lr), the group's regularizer (nullptr = none) and its weight λ.
+struct ProxGroupOptions : public torch::optim::OptimizerCloneableOptions<ProxGroupOptions> {
+  double lr = 1e-3;
+  RegularizerPtr regularizer;
+  double lambda = 0.0;
+  double get_lr() const override { return lr; }
+  void set_lr(const double v) override { lr = v; }
+  /// True when the group has a regularizer other than "none" and λ ≠ 0.
+  bool regularized() const;
+};
+
+/// Per-parameter state: the step count t and named buffers ("m", "v", "x_hat", "prev", "z",
+/// "tau"), each allocated once on first use (zeros, the parameter's dtype and shape).
+struct ProxParamState : public torch::optim::OptimizerCloneableParamState<ProxParamState> {
+  int64_t step = 0;
+  std::map<std::string, torch::Tensor> buffers;
+};
+
 /// Base class of every proxbench optimizer (built-in or plugin).
+///
+/// Subclasses implement step(closure); the base provides param groups carrying regularizer and
+/// λ, per-parameter state with named buffers, statistics, and save/load of everything (buffers,
+/// step counts, group lr/λ/regularizer as its to_json string, counters and the subclass's extra
+/// scalars through save_extra/load_extra), so that save → load → continue reproduces an
+/// uninterrupted run bit for bit.
 class ProxOptimizer : public torch::optim::Optimizer {
  public:
   using torch::optim::Optimizer::Optimizer;
+  /// Builds one torch param group per spec (lr = default_lr), each with its regularizer and λ.
+  ProxOptimizer(const std::vector<ParamGroupSpec>& groups, double default_lr);
 
   /// Registry name ("proxgen", "sr2", ...).
   virtual std::string name() const = 0;
@@ -72,17 +103,37 @@ class ProxOptimizer : public torch::optim::Optimizer {
   bool probes() const { return probes_; }
 
   /// Regularizer and λ of param group i (nullptr / 0 when none).
-  virtual RegularizerPtr group_regularizer(size_t i) const = 0;
-  virtual double group_lambda(size_t i) const = 0;
+  virtual RegularizerPtr group_regularizer(size_t i) const;
+  virtual double group_lambda(size_t i) const;
+  /// The group's options (lr, regularizer, λ); throws for groups built without ProxGroupOptions.
+  ProxGroupOptions& group_options(size_t i);
+  const ProxGroupOptions& group_options(size_t i) const;
 
   /// F's regularization part Σ_g λ_g R_g(θ_g) at the current parameters.
   double regularization_value() const;
 
+  void save(torch::serialize::OutputArchive& archive) const override;
+  void load(torch::serialize::InputArchive& archive) override;
+
  protected:
+  /// The state of parameter p (created on first use).
+  ProxParamState& param_state(const torch::Tensor& p);
+  /// Named buffer of a state, zeros shaped like p on first use (allocated once, never per step).
+  static torch::Tensor& buffer(ProxParamState& st, const std::string& name, const torch::Tensor& p);
+  /// Subclass scalars that must survive a checkpoint (e.g. SR2's σ).
+  virtual void save_extra(torch::serialize::OutputArchive&) const {}
+  virtual void load_extra(torch::serialize::InputArchive&) {}
+  /// Fills stats_ from the fused reductions (probes) and the step's counts; updates counters_.
+  void record_step(const StepStats& s);
+
   StepStats stats_;
   OptimizerCounters counters_;
   bool probes_ = true;
+  int64_t step_count_ = 0;  ///< steps taken by this optimizer (1-based after the first step)
 };
+
+/// Throws proxbench::Error("<owner>: option '<key>' = <v> must be <what>") unless ok.
+void require_option(bool ok, const std::string& owner, const std::string& key, double value, const std::string& what);
 
 using OptimizerFactory = std::unique_ptr<ProxOptimizer>(std::vector<ParamGroupSpec>, const OptionMap&);
 using OptimizerRegistry = Registry<OptimizerFactory>;

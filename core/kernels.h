@@ -1,0 +1,174 @@
+// Fused elementwise update kernels: the ONE pass over memory that each optimizer step makes.
+//
+// Every diagonal optimizer of proxbench (ProxGen with any diagonal preconditioner, Prox-SGD,
+// subgradient Adam/SGD, original ProxQuant, SR2) updates coordinate i from (θ_i, g_i) and a few
+// per-coordinate state values (m_i, v_i) with scalars that are the same for every coordinate of a
+// tensor (α_t, β, δ, λ, ...). That update is written ONCE here as a PB_HD function of plain scalars
+// (no torch calls inside), so the CPU driver below (at::parallel_for over raw pointers) and a CUDA
+// kernel can run the same code. The probe reductions of the theory (ProxGen (C-3)/(C-4)):
+// ‖θ_{t+1} − θ_t‖², ‖g_t‖², max/min of C_t + δ, the non-zero count and the count of |θ| ≤ 1e-3,
+// are accumulated in the same loop into per-chunk partials (preallocated, one slot per chunk;
+// the chunking depends only on the thread count, so results are deterministic for a fixed count).
+//
+// The per-coordinate math (ProxGen paper, Algorithm 1 line 8 / eq. (2); prox-reference.md §0):
+//
+//   m ← c_m·m + c_g·g                             momentum, ProxGen: c_m = ρ, c_g = 1 − ρ
+//   v ← c_v·v + c_vg·g²,  D = sqrt(s_v·v) + δ     Adam/RMSProp (EMA), AdaGrad (c_v = c_vg = 1);
+//                                                 s_v = 1/(1 − β2^t) under Adam bias correction
+//   D = 1                                          identity preconditioner (C_t + δI := I)
+//   z = θ − a·m/D,   τ = b/D  (or b)               a = α_t, b = α_t λ; τ without D: original ProxQuant
+//   x = prox_{τ r}(z)                              the scalar op (core/prox_scalar.h)
+//   θ ← θ + ε (x − θ)                             ε = 1 for ProxGen; Prox-SGD eq. (6): ε = ε_t, x = x̂
+//
+// with a decoupled weight decay θ ← w·θ applied first (w = 1 − α·wd; authors'-code option), and,
+// for the subgradient methods, g ← g + λ·r'(θ) before the moments and no prox.
+// Group l2,1 and plugin (Custom) regularizers use a two-phase form: the fused pass writes z and τ
+// into preallocated scratch buffers, the group prox (or the virtual Regularizer::prox_) maps z to
+// x in place, and a final pass writes θ and takes the probes.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "core/common.h"
+#include "core/prox_scalar.h"
+#include "core/regularizer.h"
+
+namespace proxbench::core::kernels {
+
+/// Which diagonal preconditioner C_t (ProxGen paper §2 examples).
+enum class Precond : int32_t {
+  Identity = 0,  ///< C_t + δI := I (proximal SGD with momentum)
+  Ema = 1,       ///< v ← β v + (1−β) g², C = sqrt(s_v v) (Adam, RMSProp, Prox-SGD's r)
+  Sum = 2,       ///< v ← v + g², C = sqrt(v) (AdaGrad)
+};
+
+/// What the fused pass does with z.
+enum class Mode : int32_t {
+  Prox = 0,      ///< ProxGen / ProxQuant: θ ← prox(z) (with ε = 1) or θ + ε(prox(z) − θ) (Prox-SGD)
+  Subgrad = 1,   ///< subgradient methods: g ← g + λ r'(θ), θ ← z (no prox)
+  ZTau = 2,      ///< two-phase phase 1: write z and τ into scratch buffers, θ untouched
+};
+
+/// Scalars of one step for one tensor (host-computed; the same for every coordinate).
+struct DiagCoeffs {
+  double wd = 1.0;        ///< θ ← wd·θ first (decoupled weight decay); 1 = off
+  double c_m = 0.9;       ///< m ← c_m m + c_g g
+  double c_g = 0.1;
+  double c_v = 0.999;     ///< v ← c_v v + c_vg g²
+  double c_vg = 0.001;
+  double s_v = 1.0;       ///< D = sqrt(s_v v) + δ
+  double delta = 1e-8;
+  double a = 1e-3;        ///< z = θ − a m / D
+  double b = 0.0;         ///< τ = b / D (tau_precond) or τ = b
+  bool tau_precond = true;
+  double eps = 1.0;       ///< θ ← θ + eps (x − θ); 1 = ProxGen, ε_t = Prox-SGD (6)
+  double sub_lambda = 0;  ///< Subgrad mode: g ← g + sub_lambda · r'(θ)
+};
+
+/// One reduction slot (per chunk). Doubles accumulate float32 values exactly enough for probes.
+struct ProbeAcc {
+  double dtheta_sq = 0, grad_sq = 0;
+  double dmax = -std::numeric_limits<double>::infinity();
+  double dmin = std::numeric_limits<double>::infinity();
+  int64_t nnz = 0, n_small = 0, nnz_aux = 0, numel = 0;
+  double e0 = 0, e1 = 0, e2 = 0;  ///< SR2: gᵀs, r(θ), r(θ+s) sums
+  void merge(const ProbeAcc& o);
+};
+
+/// Preallocated per-chunk partials; resized only when the thread count changes.
+class ProbePartials {
+ public:
+  /// Number of chunks for n coordinates (≤ threads, ≤ max_chunks; 1 below a grain); slots sized to it.
+  int64_t prepare(int64_t n, int64_t max_chunks = INT64_MAX);
+  ProbeAcc& slot(int64_t k) { return slots_[static_cast<size_t>(k)]; }
+  /// Merges the slots used by the last prepare() into acc.
+  void reduce_into(ProbeAcc& acc) const;
+
+ private:
+  std::vector<ProbeAcc> slots_;
+  int64_t used_ = 0;
+};
+
+/// Raw buffers of one parameter tensor (all contiguous, same dtype, same numel).
+struct DiagBuffers {
+  torch::Tensor theta, grad, m, v;  ///< v undefined for Identity
+  torch::Tensor aux;                ///< Prox-SGD: x̂ out; two-phase: z scratch
+  torch::Tensor tau;                ///< two-phase: τ scratch
+};
+
+/// Everything one fused diagonal step of one tensor needs.
+struct DiagStep {
+  Mode mode = Mode::Prox;
+  Precond precond = Precond::Ema;
+  DiagCoeffs c;
+  const Regularizer* reg = nullptr;  ///< nullptr or kind None: no prox
+  bool probes = true;
+  bool count_sparsity = true;        ///< nnz / n_small counted (regularized groups)
+  bool write_aux = false;            ///< Prox-SGD: store x̂ in buffers.aux
+};
+
+/// True when reg has no fused scalar op (group l2,1, plugins): diag_step then needs the z and τ
+/// scratch buffers (DiagBuffers::aux, ::tau) and sr2_trial its scratch buffer.
+bool needs_two_phase(const Regularizer* reg);
+
+/// Runs one fused step over one tensor; probes (if on) are merged into acc. Returns the number
+/// of prox applications made (0 or 1). Separable built-in regularizers: one pass. Group l2,1
+/// (rows / whole layouts): one pass of two phases per chunk of groups. Others (columns layout,
+/// plugins): three passes through the virtual Regularizer::prox_.
+int64_t diag_step(const DiagStep& step, DiagBuffers& buf, ProbePartials& pp, ProbeAcc& acc);
+
+/// SR2 (SR2 paper eq. (8)): per coordinate s = prox_{(λ/σ) r}(θ − g/σ) − θ, prev ← θ, θ ← θ + s.
+/// Accumulates into acc: e0 = gᵀs, e1 = Σ r(θ), e2 = Σ r(θ+s) (unweighted by λ), dtheta_sq = ‖s‖²,
+/// grad_sq, and (probes) nnz / n_small of θ + s. Group and plugin regularizers go through the
+/// virtual prox_ and value (scratch buffer z given in `scratch`).
+int64_t sr2_trial(const Regularizer* reg, double lambda, double inv_sigma, torch::Tensor& theta,
+                  const torch::Tensor& grad, torch::Tensor& prev, torch::Tensor& scratch, bool probes,
+                  bool count_sparsity, ProbePartials& pp, ProbeAcc& acc);
+
+/// θ ← prev (exact restore after a rejected SR2 step), counting nnz / n_small if asked.
+void restore(torch::Tensor& theta, const torch::Tensor& prev, bool count, ProbePartials& pp, ProbeAcc& acc);
+
+// ---- per-coordinate functions (PB_HD: reusable by a CUDA kernel) -------------------------------
+
+/// D = C + δ and the moment updates for one coordinate.
+template <Precond P, class T>
+PB_INLINE T precond_update(const DiagCoeffs& c, T g, T& m, T* v) {
+  m = T(c.c_m) * m + T(c.c_g) * g;
+  if constexpr (P == Precond::Identity) {
+    (void)v;
+    return T(1);
+  } else if constexpr (P == Precond::Ema) {
+    *v = T(c.c_v) * *v + T(c.c_vg) * (g * g);
+    return std::sqrt(T(c.s_v) * *v) + T(c.delta);
+  } else {
+    *v = *v + g * g;
+    return std::sqrt(*v) + T(c.delta);
+  }
+}
+
+/// The fused diagonal update of one coordinate. Returns θ_{t+1}; D receives C + δ, x the prox
+/// output (x̂ for Prox-SGD), z/tau the ZTau outputs.
+template <Mode M, Precond P, class Op, class T>
+PB_INLINE T diag_update(const Op& op, const DiagCoeffs& c, T theta, T g, T& m, T* v, T& D, T& x, T& tau) {
+  T th = c.wd == 1.0 ? theta : T(c.wd) * theta;
+  if constexpr (M == Mode::Subgrad) g = g + T(c.sub_lambda) * op.subgrad(th);
+  D = precond_update<P>(c, g, m, v);
+  T z = th - T(c.a) * m / D;
+  tau = c.tau_precond ? T(c.b) / D : T(c.b);
+  if constexpr (M == Mode::Subgrad) {
+    x = z;
+    return z;
+  } else if constexpr (M == Mode::ZTau) {
+    x = z;
+    return theta;
+  } else {
+    x = op.prox(z, tau);
+    return c.eps == 1.0 ? x : th + T(c.eps) * (x - th);
+  }
+}
+
+}  // namespace proxbench::core::kernels

@@ -1,0 +1,89 @@
+#include "optimizers/diag_optimizer.h"
+
+#include <sstream>
+
+namespace proxbench::optimizers {
+
+using core::kernels::DiagBuffers;
+using core::kernels::DiagStep;
+using core::kernels::Precond;
+using core::kernels::ProbeAcc;
+
+void check_in(const std::string& owner, const std::string& key, double v, double lo, double hi, bool lo_open,
+              bool hi_open) {
+  bool ok = std::isfinite(v) || (!hi_open && std::isinf(hi) && v == hi);
+  ok = ok && (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
+  if (ok) return;
+  std::ostringstream os;
+  os << owner << ": option '" << key << "' = " << format_double(v) << " must be in " << (lo_open ? "(" : "[")
+     << format_double(lo) << ", " << format_double(hi) << (hi_open ? ")" : "]");
+  throw Error(os.str());
+}
+
+torch::Tensor DiagOptimizer::step(LossClosure closure) {
+  torch::Tensor loss;
+  core::StepStats s;
+  if (closure) {
+    torch::AutoGradMode enable(true);
+    loss = closure();
+    s.loss_evals = 1;
+    if (loss.defined()) s.loss = loss.item<double>();
+  }
+  s.grad_evals = 1;
+  torch::NoGradGuard no_grad;
+  ++step_count_;
+  s.step = step_count_;
+  ProbeAcc total;
+  double lambda_min = std::numeric_limits<double>::infinity();
+  bool first_lr = true, any_aux = false;
+  for (size_t gi = 0; gi < param_groups().size(); ++gi) {
+    const auto& go = group_options(gi);
+    for (auto& p : param_groups()[gi].params()) {
+      if (!p.grad().defined()) continue;
+      auto& st = param_state(p);
+      st.step += 1;
+      DiagStep d;
+      d.reg = go.regularized() ? go.regularizer.get() : nullptr;
+      d.probes = probes_;
+      d.count_sparsity = go.regularized();
+      const double alpha = plan(gi, st.step, d);
+      if (first_lr) {
+        s.lr = alpha;
+        first_lr = false;
+      }
+      DiagBuffers b;
+      b.theta = p;
+      b.grad = p.grad();
+      b.m = buffer(st, "m", p);
+      if (d.precond != Precond::Identity) b.v = buffer(st, "v", p);
+      const bool two = d.reg && core::kernels::needs_two_phase(d.reg);
+      if (d.write_aux) b.aux = buffer(st, "x_hat", p);
+      any_aux = any_aux || d.write_aux;
+      if (two) {
+        if (!d.write_aux) b.aux = buffer(st, "z", p);
+        b.tau = buffer(st, "tau", p);
+      }
+      ProbeAcc acc;
+      s.prox_evals += core::kernels::diag_step(d, b, partials_, acc);
+      if (probes_ && std::isfinite(acc.dmax)) lambda_min = std::min(lambda_min, alpha / acc.dmax);
+      total.merge(acc);
+    }
+  }
+  if (probes_) {
+    s.dtheta_sq = total.dtheta_sq;
+    s.grad_sq = total.grad_sq;
+    if (std::isfinite(total.dmax)) {
+      s.precond_max = total.dmax;
+      s.precond_min = total.dmin;
+      s.lambda_min = lambda_min;
+    }
+    s.nnz = total.nnz;
+    s.n_small = total.n_small;
+    s.numel = total.numel;
+    if (any_aux) s.nnz_aux = total.nnz_aux;
+  }
+  record_step(s);
+  return loss;
+}
+
+}  // namespace proxbench::optimizers

@@ -1,0 +1,212 @@
+#include "optimizers/sr2.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+
+#include "optimizers/diag_optimizer.h"
+
+namespace proxbench::optimizers {
+
+using core::kernels::ProbeAcc;
+
+Sr2Options Sr2Options::from_map(const core::OptionMap& in, const std::string& owner) {
+  core::OptionMap o = in;
+  o.set_owner(owner);
+  Sr2Options r;
+  r.sigma0 = o.get_double("sigma0", r.sigma0);
+  r.sigma_min = o.get_double("sigma_min", r.sigma_min);
+  r.eta1 = o.get_double("eta1", r.eta1);
+  r.eta2 = o.get_double("eta2", r.eta2);
+  r.gamma1 = o.get_double("gamma1", r.gamma1);
+  r.gamma3 = o.get_double("gamma3", r.gamma3);
+  o.check_unused();
+  r.validate(owner);
+  return r;
+}
+
+void Sr2Options::validate(const std::string& owner) const {
+  check_in(owner, "eta1", eta1, 0, 1, true, true);
+  check_in(owner, "eta2", eta2, 0, 1, true, true);
+  if (eta1 > eta2)
+    throw Error(owner + ": option 'eta1' = " + format_double(eta1) + " must be <= 'eta2' = " + format_double(eta2) +
+                " (Algorithm 1: 0 < eta1 <= eta2 < 1)");
+  check_in(owner, "gamma1", gamma1, 1, INFINITY, true, true);
+  check_in(owner, "gamma3", gamma3, 0, 1, true, false);
+  check_in(owner, "sigma_min", sigma_min, 0, INFINITY, true, true);
+  if (!(sigma0 >= sigma_min) || !std::isfinite(sigma0))
+    throw Error(owner + ": option 'sigma0' = " + format_double(sigma0) + " must be in [sigma_min = " +
+                format_double(sigma_min) + ", inf)");
+}
+
+Sr2::Sr2(const std::vector<core::ParamGroupSpec>& groups, Sr2Options options)
+    : ProxOptimizer(groups, 1.0 / options.sigma0), opt_(std::move(options)), sigma_(opt_.sigma0) {
+  opt_.validate();
+}
+
+torch::Tensor Sr2::step(LossClosure closure) {
+  TORCH_CHECK(closure, "optimizer 'sr2': step() needs a closure that re-evaluates the same minibatch (see sr2.h)");
+  core::StepStats s;
+  torch::Tensor loss0;
+  {
+    torch::AutoGradMode enable(true);
+    loss0 = closure();
+  }
+  TORCH_CHECK(loss0.defined(), "optimizer 'sr2': the closure returned an undefined loss");
+  s.loss = loss0.item<double>();
+  ++step_count_;
+  s.step = step_count_;
+  const double sigma_t = sigma_, inv_sigma = 1.0 / sigma_;
+
+  // Trial point θ + s (eq. (8)), one fused pass per tensor; model terms accumulated.
+  double gts = 0, r0 = 0, r1 = 0;
+  ProbeAcc total;
+  std::vector<std::pair<size_t, torch::Tensor>> touched;
+  {
+    torch::NoGradGuard ng;
+    for (size_t gi = 0; gi < param_groups().size(); ++gi) {
+      const auto& go = group_options(gi);
+      const core::Regularizer* reg = go.regularized() ? go.regularizer.get() : nullptr;
+      for (auto& p : param_groups()[gi].params()) {
+        if (!p.grad().defined()) continue;
+        auto& st = param_state(p);
+        st.step += 1;
+        auto& prev = buffer(st, "prev", p);
+        torch::Tensor scratch;
+        if (reg && core::kernels::needs_two_phase(reg)) scratch = buffer(st, "z", p);
+        ProbeAcc acc;
+        s.prox_evals += core::kernels::sr2_trial(reg, go.lambda, inv_sigma, p, p.grad(), prev, scratch, probes_,
+                                                 go.regularized(), partials_, acc);
+        gts += acc.e0;
+        if (reg) {
+          r0 += go.lambda * acc.e1;
+          r1 += go.lambda * acc.e2;
+        }
+        total.merge(acc);
+        touched.emplace_back(gi, p);
+      }
+    }
+  }
+  const double s_sq = total.dtheta_sq;
+
+  // Same-minibatch evaluation at the trial point.
+  torch::Tensor loss1;
+  {
+    torch::AutoGradMode enable(true);
+    loss1 = closure();
+  }
+  TORCH_CHECK(loss1.defined(), "optimizer 'sr2': the closure returned an undefined loss");
+  s.loss_evals = 2;
+  s.grad_evals = 2;
+
+  // Ratio test.
+  const double dF = (s.loss + r0) - (loss1.item<double>() + r1);
+  const double dpsi = r0 - gts - r1;
+  double rho;
+  bool accept;
+  if (s_sq == 0) {
+    rho = std::numeric_limits<double>::quiet_NaN();
+    accept = true;
+  } else {
+    rho = dpsi > 0 ? dF / dpsi : 0.0;
+    if (!std::isfinite(dF)) rho = std::numeric_limits<double>::quiet_NaN();
+    accept = rho >= opt_.eta1;
+  }
+  ProbeAcc after = total;
+  if (!accept) {
+    torch::NoGradGuard ng;
+    after.nnz = 0;
+    after.n_small = 0;
+    for (auto& tp : touched) {
+      auto& st = param_state(tp.second);
+      core::kernels::restore(tp.second, st.buffers.at("prev"), probes_ && group_options(tp.first).regularized(),
+                             partials_, after);
+    }
+    after.dtheta_sq = 0;
+  }
+  if (s_sq != 0) {
+    if (rho >= opt_.eta2)
+      sigma_ = std::max(opt_.sigma_min, opt_.gamma3 * sigma_);
+    else if (!(rho >= opt_.eta1))
+      sigma_ = opt_.gamma1 * sigma_;
+  }
+
+  s.sigma = sigma_t;
+  s.rho = rho;
+  s.accepted = accept;
+  s.lambda_min = inv_sigma;
+  s.lr = inv_sigma;
+  if (probes_) {
+    s.dtheta_sq = after.dtheta_sq;
+    s.grad_sq = after.grad_sq;
+    s.precond_max = sigma_t;
+    s.precond_min = sigma_t;
+    s.nnz = after.nnz;
+    s.n_small = after.n_small;
+    s.numel = after.numel;
+  }
+  record_step(s);
+  return loss0;
+}
+
+double Sr2::estimate_sigma0(const std::vector<torch::Tensor>& params, const std::function<torch::Tensor()>& loss_fn,
+                            int iters, uint64_t seed) {
+  if (iters < 1) throw Error("sr2: estimate_sigma0: iters = " + std::to_string(iters) + " must be >= 1");
+  torch::AutoGradMode enable(true);
+  auto loss = loss_fn();
+  auto grads = torch::autograd::grad({loss}, params, {}, /*retain_graph=*/true, /*create_graph=*/true);
+  auto gen = at::detail::createCPUGenerator(seed);
+  std::vector<torch::Tensor> v;
+  double nrm = 0;
+  for (const auto& p : params) {
+    v.push_back(at::randn(p.sizes(), gen, p.options().requires_grad(false)));
+    nrm += v.back().pow(2).sum().item<double>();
+  }
+  nrm = std::sqrt(nrm);
+  for (auto& x : v) x.div_(nrm);
+  double eig = 0;
+  for (int k = 0; k < iters; ++k) {
+    auto hv = torch::autograd::grad(grads, params, v, /*retain_graph=*/true, /*create_graph=*/false);
+    double dot = 0, hn = 0;
+    for (size_t i = 0; i < v.size(); ++i) {
+      dot += (hv[i] * v[i]).sum().item<double>();
+      hn += hv[i].pow(2).sum().item<double>();
+    }
+    eig = dot;
+    hn = std::sqrt(hn);
+    if (hn == 0) break;
+    for (size_t i = 0; i < v.size(); ++i) v[i] = hv[i].detach() / hn;
+  }
+  return std::fabs(eig);
+}
+
+void Sr2::save_extra(torch::serialize::OutputArchive& a) const { a.write("proxbench/sr2/sigma", c10::IValue(sigma_)); }
+
+void Sr2::load_extra(torch::serialize::InputArchive& a) {
+  c10::IValue v;
+  a.read("proxbench/sr2/sigma", v);
+  sigma_ = v.toDouble();
+}
+
+namespace {
+using core::ParamDoc;
+const std::vector<ParamDoc> kDocs = {
+    {"sigma0", "1", "initial sigma in [sigma_min, inf); authors: top Hessian eigenvalue (Sr2::estimate_sigma0)"},
+    {"sigma_min", "1e-6", "lower bound of sigma, in (0, inf) (Algorithm 1 input; not in Table 1)"},
+    {"eta1", "7.5e-4", "acceptance threshold in (0, 1), <= eta2; SR2 Table 1"},
+    {"eta2", "0.99", "very-successful threshold in (0, 1); SR2 Table 1 (authors' code: 0.999)"},
+    {"gamma1", "5.56", "sigma growth on failure, in (1, inf); SR2 Table 1 (its gamma2 = 2.95 < gamma1 is ignored)"},
+    {"gamma3", "0.8", "sigma shrink on very successful steps, in (0, 1]; SR2 Table 1"},
+};
+PROXBENCH_REGISTER(core::optimizer_registry(),
+                   (core::OptimizerRegistry::Entry{
+                       "sr2",
+                       "SR2 Algorithm 1: prox step of length 1/sigma, same-minibatch ratio test, sigma adaptation "
+                       "(needs a closure)",
+                       kDocs, "paper: SR2 Alg. 1, Table 1",
+                       [](std::vector<core::ParamGroupSpec> g, const core::OptionMap& o) -> std::unique_ptr<core::ProxOptimizer> {
+                         return std::make_unique<Sr2>(g, Sr2Options::from_map(o));
+                       }}));
+}  // namespace
+
+}  // namespace proxbench::optimizers

@@ -1,0 +1,97 @@
+// Fused optimizer steps on n float32 coordinates (DESIGN.md §5), beside torch::optim::Adam on the
+// same tensor and BM_Copy (bench_copy.cpp).
+//
+// Names: BM_OptimizerStep/<optimizer>/<regularizer>/<n> (probes on, the default),
+// BM_OptimizerStepNoProbes/<optimizer>/<regularizer>/<n>, BM_TorchAdamStep/<n>.
+//
+// bytes_per_second counts the bytes the update must move per coordinate at the least, 4 bytes per
+// float32 value read or written: the parameter, the gradient and every state buffer that the
+// update reads and writes (e.g. ProxGen-Adam and torch Adam: read θ, g, m, v and write θ, m, v =
+// 7 values = 28 bytes; BM_Copy: 8 bytes). Scratch buffers of the two-phase paths (group l2,1) and
+// SR2's restore pass are NOT counted, so those rates understate the traffic. items_per_second is
+// coordinates per second.
+#include <benchmark/benchmark.h>
+#include <torch/torch.h>
+
+#include "core/optimizer.h"
+
+namespace {
+
+using namespace proxbench;
+
+int64_t values_moved(const std::string& opt, const std::string& pre) {
+  if (opt == "sr2") return 4;                 // read θ, g; write θ, prev
+  if (opt == "prox_sgd") return 8;            // read θ, g, v, r; write θ, v, r, x̂
+  if (opt == "subgradient_sgd") return 5;     // read θ, g, m; write θ, m
+  if (opt == "proxgen" && pre == "identity") return 5;
+  return 7;                                   // Adam-type: read θ, g, m, v; write θ, m, v
+}
+
+void run_step(benchmark::State& state, const std::string& opt, const std::string& reg, bool probes) {
+  const int64_t n = state.range(0);
+  torch::manual_seed(0);
+  auto p = (torch::randn({n / 1000, 1000}) * 0.1).requires_grad_(true);
+  p.mutable_grad() = torch::randn({n / 1000, 1000}) * 0.01;
+  core::ParamGroupSpec g{{p}, core::make_regularizer(reg, core::OptionMap()), reg == "none" ? 0.0 : 1e-4};
+  nlohmann::json o = nlohmann::json::object();
+  if (opt != "sr2") o["lr"] = 1e-3;
+  auto optim = core::make_optimizer(opt, {g}, core::OptionMap(o));
+  optim->set_probes(probes);
+  auto loss = torch::zeros({});
+  torch::optim::Optimizer::LossClosure closure = [&] { return loss; };
+  optim->step(closure);  // allocate the state
+  for (auto _ : state) {
+    optim->step(closure);
+    benchmark::ClobberMemory();
+  }
+  const int64_t v = values_moved(opt, "adam");
+  state.SetBytesProcessed(int64_t(state.iterations()) * p.numel() * v * int64_t(sizeof(float)));
+  state.SetItemsProcessed(int64_t(state.iterations()) * p.numel());
+  state.counters["probes"] = probes ? 1 : 0;
+}
+
+void BM_TorchAdamStep(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  torch::manual_seed(0);
+  auto p = (torch::randn({n / 1000, 1000}) * 0.1).requires_grad_(true);
+  p.mutable_grad() = torch::randn({n / 1000, 1000}) * 0.01;
+  torch::optim::Adam adam({p}, torch::optim::AdamOptions(1e-3));
+  adam.step();
+  for (auto _ : state) {
+    adam.step();
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(int64_t(state.iterations()) * p.numel() * 7 * int64_t(sizeof(float)));
+  state.SetItemsProcessed(int64_t(state.iterations()) * p.numel());
+}
+
+constexpr int64_t kN = 10'000'000;
+
+int register_all() {
+  auto add = [](const std::string& name, const std::string& opt, const std::string& reg, bool probes) {
+    benchmark::RegisterBenchmark(name.c_str(), [opt, reg, probes](benchmark::State& s) { run_step(s, opt, reg, probes); })
+        ->Arg(kN)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+  };
+  for (const auto& opt : core::optimizer_registry().names()) {
+    if (opt == "proxgen") {
+      for (const auto& reg : core::regularizer_registry().names()) {
+        auto r = core::make_regularizer(reg, core::OptionMap());
+        if (r->spec().kind == core::RegKind::Custom) continue;
+        add("BM_OptimizerStep/" + opt + "/" + reg, opt, reg, true);
+      }
+      add("BM_OptimizerStepNoProbes/" + opt + "/l1", opt, "l1", false);
+    } else {
+      add("BM_OptimizerStep/" + opt + "/l1", opt, "l1", true);
+    }
+  }
+  benchmark::RegisterBenchmark("BM_TorchAdamStep", BM_TorchAdamStep)
+      ->Arg(kN)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
+  return 0;
+}
+const int registered = register_all();
+
+}  // namespace
