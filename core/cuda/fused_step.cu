@@ -1,5 +1,5 @@
 // CUDA kernels of the fused optimizer steps; see core/cuda/fused_step.h. Compiled by nvcc without
-// LibTorch (flags: -std=c++17 --expt-relaxed-constexpr). The per-coordinate math is NOT written
+// LibTorch (flags: -std=c++17 --expt-relaxed-constexpr --fmad=false). The per-coordinate math is NOT written
 // here: every kernel calls kernels::diag_update / the scalar ops of core/prox_scalar.h, exactly the
 // functions the CPU loops of core/kernels.cpp call.
 #include "core/cuda/fused_step.h"
@@ -154,9 +154,11 @@ void collect(Workspace& w, int blocks, cudaStream_t s, DeviceProbes* out) {
 }
 
 // ---- the fused diagonal step (kernels.cpp diag_range, one coordinate per grid-stride index) -----
-template <Mode M, Precond P, bool Probes, class Op, class T>
+// `probes` is a runtime flag (uniform branch; the kernel is memory-bound) to halve the number of
+// instantiations; with probes off there is no block reduction and no copy.
+template <Mode M, Precond P, class Op, class T>
 __global__ void __launch_bounds__(kThreads)
-    diag_kernel(Op op, DiagCoeffs c, bool count, DiagPtrs<T> p, DeviceProbes* partials) {
+    diag_kernel(Op op, DiagCoeffs c, bool probes, bool count, DiagPtrs<T> p, DeviceProbes* partials) {
   DeviceProbes a;
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < p.n; i += stride) {
@@ -174,7 +176,7 @@ __global__ void __launch_bounds__(kThreads)
       p.theta[i] = nw;
       if (p.aux) p.aux[i] = x;
     }
-    if constexpr (Probes) {
+    if (probes) {
       a.grad_sq += double(gi) * double(gi);
       a.dmax = fmax(a.dmax, double(D));
       a.dmin = fmin(a.dmin, double(D));
@@ -189,7 +191,7 @@ __global__ void __launch_bounds__(kThreads)
       }
     }
   }
-  if constexpr (Probes) block_reduce_store(a, partials + blockIdx.x);
+  if (probes) block_reduce_store(a, partials + blockIdx.x);
 }
 
 /// f(mode, precond) with compile-time constants, as kernels.cpp dispatch_mpp.
@@ -234,10 +236,9 @@ void diag_step_t(const DiagLaunch& L, const DiagPtrs<T>& p, void* stream, Device
       constexpr Precond P = decltype(pc)::value;
       if constexpr (M == Mode::ZTau && !std::is_same_v<decltype(op), scalar::NoneOp>) {
         throw std::runtime_error("proxbench CUDA: ZTau mode takes no regularizer (two-phase phase 1)");
-      } else if (L.probes) {
-        diag_kernel<M, P, true><<<blocks, kThreads, 0, s>>>(op, L.c, L.count_sparsity, p, w.partials);
       } else {
-        diag_kernel<M, P, false><<<blocks, kThreads, 0, s>>>(op, L.c, L.count_sparsity, p, nullptr);
+        diag_kernel<M, P><<<blocks, kThreads, 0, s>>>(op, L.c, L.probes, L.count_sparsity, p,
+                                                      L.probes ? w.partials : nullptr);
       }
     });
   });
