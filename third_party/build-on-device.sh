@@ -64,5 +64,5 @@ cmake -S . -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DPROXBENCH_CUDA=O
   -DCMAKE_PREFIX_PATH="$torch_prefix;$prefix/usr" "${zlib_args[@]}" 2>&1 | tee "$logs/configure.log"
 cmake --build "$build" -j"$(nproc)" 2>&1 | tee "$logs/build.log"
 python3 -c 'import torch;print("torch", torch.__version__, "cuda", torch.cuda.is_available())'
-"$build"/tests/proxbench_tests --gtest_filter='Cuda*' 2>&1 | tee "$logs/test_cuda.log"
+"$build"/tests/proxbench_tests --gtest_filter='*Cuda*' 2>&1 | tee "$logs/test_cuda.log"
 (cd "$build" && ctest --output-on-failure -j4) 2>&1 | tee "$logs/ctest.log"
