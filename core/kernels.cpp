@@ -5,6 +5,11 @@
 #include <algorithm>
 #include <type_traits>
 
+#include "proxbench_build_config.h"  // PROXBENCH_WITH_CUDA
+#ifdef PROXBENCH_WITH_CUDA
+#include "core/cuda/torch_glue.h"
+#endif
+
 namespace proxbench::core::kernels {
 namespace {
 
@@ -295,6 +300,9 @@ void ProbePartials::reduce_into(ProbeAcc& acc) const {
 bool needs_two_phase(const Regularizer* reg) { return !fused_separable(reg); }
 
 int64_t diag_step(const DiagStep& s, DiagBuffers& b, ProbePartials& pp, ProbeAcc& acc) {
+#ifdef PROXBENCH_WITH_CUDA
+  if (b.theta.is_cuda()) return cuda_diag_step(s, b, acc);
+#endif
   check_buffers(s, b);
   const int64_t n = b.theta.numel();
   if (s.count_sparsity) acc.numel += n;
@@ -429,6 +437,9 @@ void sr2_range(const Op& op, T lam_sig, T inv_sigma, T* th, const T* g, T* prev,
 int64_t sr2_trial(const Regularizer* reg, double lambda, double inv_sigma, torch::Tensor& theta,
                   const torch::Tensor& grad, torch::Tensor& prev, torch::Tensor& scratch, bool probes,
                   bool count_sparsity, ProbePartials& pp, ProbeAcc& acc) {
+#ifdef PROXBENCH_WITH_CUDA
+  if (theta.is_cuda()) return cuda_sr2_trial(reg, lambda, inv_sigma, theta, grad, prev, scratch, probes, count_sparsity, acc);
+#endif
   DiagStep chk;
   chk.precond = Precond::Identity;
   DiagBuffers b{theta, grad, torch::Tensor(), torch::Tensor(), prev, scratch};
@@ -478,6 +489,9 @@ int64_t sr2_trial(const Regularizer* reg, double lambda, double inv_sigma, torch
 }
 
 void restore(torch::Tensor& theta, const torch::Tensor& prev, bool count, ProbePartials& pp, ProbeAcc& acc) {
+#ifdef PROXBENCH_WITH_CUDA
+  if (theta.is_cuda()) return cuda_restore(theta, prev, count, acc);
+#endif
   const int64_t n = theta.numel();
   AT_DISPATCH_FLOATING_TYPES(theta.scalar_type(), "proxbench_restore", [&] {
     using T = scalar_t;

@@ -1,0 +1,98 @@
+// CUDA launchers of the fused optimizer steps (issue 7). Torch-free and CUDA-header-free: the
+// kernels (core/cuda/fused_step.cu, compiled by nvcc) work on raw device pointers, and the LibTorch
+// glue (core/cuda/torch_glue.cpp, compiled only with -DPROXBENCH_CUDA=ON) maps tensors to them.
+//
+// Each launcher runs ONE kernel over a tensor that executes, per coordinate, the same PB_HD function
+// as the CPU pass (core/kernels_coord.h: kernels::diag_update / precond_update; the scalar prox maps
+// of core/prox_scalar.h selected by visit_separable on the host), so a CUDA step and a CPU step agree
+// to rounding (the probe sums are reduced in a different order). Memory traffic of one ProxGen-Adam
+// step: read θ, g, m, v, write θ, m, v — 7 words per coordinate, nothing else.
+//
+// Probe reductions (ProxGen (C-3)/(C-4) diagnostics, see kernels::ProbeAcc) are fused: each block
+// reduces its partial sums with warp shuffles and shared memory into one slot of a per-device
+// partials buffer (allocated once, grown only when a larger grid is used), a one-block kernel
+// reduces the slots, and ONE small device-to-host copy (into pinned memory) returns them; with
+// probes off nothing is reduced and nothing is copied (SR2's acceptance test always needs its
+// three sums, so sr2_trial always copies once). The grid size depends only on the device and n, so
+// the reductions are deterministic run to run.
+//
+// Group l2,1 (contiguous groups: rows layout or whole tensor) has a kernel of its own with one
+// block per group: phase 1 (moments, z, τ into scratch), the group prox as a block-parallel version
+// of core::group_l21_prox_indexed (block reductions of ‖z‖², Σ(z/τ)², max τ, the Newton lower
+// bracket, and of ψ, ψ₃ at each step of the secular-equation Newton; prox-reference.md §1(h)), and
+// phase 3 (θ, probes) in the same kernel.
+//
+// Every launcher is asynchronous on the given stream (a cudaStream_t passed as void*) except for the
+// single probe copy, which synchronizes that stream. CUDA errors throw std::runtime_error.
+// STATUS: compiled with nvcc 13 (sm_90); NOT yet run on a GPU (see README "GPU").
+#pragma once
+#include <cstdint>
+#include <limits>
+
+#include "core/kernels_coord.h"
+#include "core/prox_scalar.h"
+
+namespace proxbench::core::cuda {
+
+/// Probe sums of one launch: a POD mirror of kernels::ProbeAcc (without numel, counted on the host).
+struct DeviceProbes {
+  double dtheta_sq = 0, grad_sq = 0;
+  double dmax = -std::numeric_limits<double>::infinity();  ///< max of C + δ (as kernels::ProbeAcc)
+  double dmin = std::numeric_limits<double>::infinity();   ///< min of C + δ
+  long long nnz = 0, n_small = 0, nnz_aux = 0;
+  double e0 = 0, e1 = 0, e2 = 0;  ///< SR2: gᵀs, Σ r(θ), Σ r(θ+s)
+};
+
+/// What one fused diagonal step of one tensor does (mirrors kernels::DiagStep, torch-free).
+struct DiagLaunch {
+  kernels::Mode mode = kernels::Mode::Prox;
+  kernels::Precond precond = kernels::Precond::Ema;
+  kernels::DiagCoeffs c;
+  RegSpec reg;                  ///< separable kind, or None (ZTau mode / two-phase paths use None)
+  bool probes = true;
+  bool count_sparsity = true;
+};
+
+/// Device pointers of one parameter tensor (n coordinates, contiguous). v null for Identity; aux:
+/// Prox-SGD's x̂ output (may be null) or the z scratch (ZTau, group); tau: the τ scratch (ZTau, group).
+template <class T>
+struct DiagPtrs {
+  T* theta = nullptr;
+  const T* grad = nullptr;
+  T* m = nullptr;
+  T* v = nullptr;
+  T* aux = nullptr;
+  T* tau = nullptr;
+  int64_t n = 0;
+};
+
+/// One fused step (kernels::diag_step's one-pass path) of a separable regularizer (or ZTau phase 1).
+/// Probes (if launch.probes) are written to *out (which must then be non-null).
+void diag_step(const DiagLaunch& launch, const DiagPtrs<float>& p, void* stream, DeviceProbes* out);
+void diag_step(const DiagLaunch& launch, const DiagPtrs<double>& p, void* stream, DeviceProbes* out);
+
+/// Phase 3 of the two-phase form (after a tensor-level prox of aux): θ ← wd·θ + ε(x − wd·θ) (θ ← x
+/// when ε = 1 and not Subgrad), x = aux; probes on θ. Mirrors kernels.cpp finish_range.
+void finish_step(const DiagLaunch& launch, bool write_aux, const DiagPtrs<float>& p, void* stream, DeviceProbes* out);
+void finish_step(const DiagLaunch& launch, bool write_aux, const DiagPtrs<double>& p, void* stream, DeviceProbes* out);
+
+/// Group l2,1 ProxGen step (Mode::Prox) over n / group_size contiguous groups, one block per group;
+/// p.aux and p.tau are the z and τ scratch buffers; write_aux: count nnz of x into nnz_aux.
+void group_l21_step(const DiagLaunch& launch, bool write_aux, int64_t group_size, const DiagPtrs<float>& p,
+                    void* stream, DeviceProbes* out);
+void group_l21_step(const DiagLaunch& launch, bool write_aux, int64_t group_size, const DiagPtrs<double>& p,
+                    void* stream, DeviceProbes* out);
+
+/// SR2 trial step (SR2 paper eq. (8)) of a separable regularizer: per coordinate
+/// x = prox_{(λ/σ) r}(θ − g/σ), s = x − θ, prev ← θ, θ ← x; *out gets e0 = gᵀs, e1 = Σ r(θ),
+/// e2 = Σ r(x), dtheta_sq = ‖s‖², grad_sq, and (probes && count) nnz / n_small of x. Always copies.
+void sr2_trial(const RegSpec& reg, double lambda, double inv_sigma, float* theta, const float* grad, float* prev,
+               int64_t n, bool probes, bool count, void* stream, DeviceProbes* out);
+void sr2_trial(const RegSpec& reg, double lambda, double inv_sigma, double* theta, const double* grad,
+               double* prev, int64_t n, bool probes, bool count, void* stream, DeviceProbes* out);
+
+/// θ ← prev; counts nnz / n_small into *out when count (one copy), no copy otherwise.
+void restore(float* theta, const float* prev, int64_t n, bool count, void* stream, DeviceProbes* out);
+void restore(double* theta, const double* prev, int64_t n, bool count, void* stream, DeviceProbes* out);
+
+}  // namespace proxbench::core::cuda

@@ -1,0 +1,84 @@
+// The per-coordinate part of the fused optimizer steps (core/kernels.h), torch-free so that the
+// CPU driver (core/kernels.cpp) and the CUDA kernels (core/cuda/fused_step.cu, compiled by nvcc
+// without LibTorch) run the SAME update code. Every function here is PB_HD (__host__ __device__
+// under nvcc) and takes plain scalars; see core/kernels.h for the math (ProxGen paper, Algorithm 1
+// line 8 / eq. (2); Prox-SGD eq. (6); subgradient methods g ← g + λ r'(θ)).
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "core/common.h"
+
+namespace proxbench::core::kernels {
+
+/// Which diagonal preconditioner C_t (ProxGen paper §2 examples).
+enum class Precond : int32_t {
+  Identity = 0,  ///< C_t + δI := I (proximal SGD with momentum)
+  Ema = 1,       ///< v ← β v + (1−β) g², C = sqrt(s_v v) (Adam, RMSProp, Prox-SGD's r)
+  Sum = 2,       ///< v ← v + g², C = sqrt(v) (AdaGrad)
+};
+
+/// What the fused pass does with z.
+enum class Mode : int32_t {
+  Prox = 0,      ///< ProxGen / ProxQuant: θ ← prox(z) (with ε = 1) or θ + ε(prox(z) − θ) (Prox-SGD)
+  Subgrad = 1,   ///< subgradient methods: g ← g + λ r'(θ), θ ← z (no prox)
+  ZTau = 2,      ///< two-phase phase 1: write z and τ into scratch buffers, θ untouched
+};
+
+/// Scalars of one step for one tensor (host-computed; the same for every coordinate).
+struct DiagCoeffs {
+  double wd = 1.0;        ///< θ ← wd·θ first (decoupled weight decay); 1 = off
+  double c_m = 0.9;       ///< m ← c_m m + c_g g
+  double c_g = 0.1;
+  double c_v = 0.999;     ///< v ← c_v v + c_vg g²
+  double c_vg = 0.001;
+  double s_v = 1.0;       ///< D = sqrt(s_v v) + δ
+  double delta = 1e-8;
+  double a = 1e-3;        ///< z = θ − a m / D
+  double b = 0.0;         ///< τ = b / D (tau_precond) or τ = b
+  bool tau_precond = true;
+  double eps = 1.0;       ///< θ ← θ + eps (x − θ); 1 = ProxGen, ε_t = Prox-SGD (6)
+  double sub_lambda = 0;  ///< Subgrad mode: g ← g + sub_lambda · r'(θ)
+};
+
+// ---- per-coordinate functions (PB_HD: reusable by a CUDA kernel) -------------------------------
+
+/// D = C + δ and the moment updates for one coordinate.
+template <Precond P, class T>
+PB_INLINE T precond_update(const DiagCoeffs& c, T g, T& m, T* v) {
+  m = T(c.c_m) * m + T(c.c_g) * g;
+  if constexpr (P == Precond::Identity) {
+    (void)v;
+    return T(1);
+  } else if constexpr (P == Precond::Ema) {
+    *v = T(c.c_v) * *v + T(c.c_vg) * (g * g);
+    return std::sqrt(T(c.s_v) * *v) + T(c.delta);
+  } else {
+    *v = *v + g * g;
+    return std::sqrt(*v) + T(c.delta);
+  }
+}
+
+/// The fused diagonal update of one coordinate. Returns θ_{t+1}; D receives C + δ, x the prox
+/// output (x̂ for Prox-SGD), z/tau the ZTau outputs.
+template <Mode M, Precond P, class Op, class T>
+PB_INLINE T diag_update(const Op& op, const DiagCoeffs& c, T theta, T g, T& m, T* v, T& D, T& x, T& tau) {
+  T th = c.wd == 1.0 ? theta : T(c.wd) * theta;
+  if constexpr (M == Mode::Subgrad) g = g + T(c.sub_lambda) * op.subgrad(th);
+  D = precond_update<P>(c, g, m, v);
+  const T inv_d = T(1) / D;  // one division per coordinate
+  T z = th - T(c.a) * m * inv_d;
+  tau = c.tau_precond ? T(c.b) * inv_d : T(c.b);
+  if constexpr (M == Mode::Subgrad) {
+    x = z;
+    return z;
+  } else if constexpr (M == Mode::ZTau) {
+    x = z;
+    return theta;
+  } else {
+    x = op.prox(z, tau);
+    return c.eps == 1.0 ? x : th + T(c.eps) * (x - th);
+  }
+}
+
+}  // namespace proxbench::core::kernels
