@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include "core/options.h"
@@ -64,13 +65,21 @@ class Problem {
   virtual void set_training(bool) {}
   /// Hook for problems that write data into the run folder (Lasso's save_data).
   virtual void save_artifacts(const std::string& /*run_dir*/) {}
-  /// Checkpoint hooks: everything a resumed run needs besides the optimizer (model parameters and
-  /// buffers, data-order / augmentation RNG state), so that resume equals an uninterrupted run.
+  /// Facts about the problem instance for summary.json's "problem" block (sizes, the Lipschitz
+  /// constant, a reference optimum, ...). Called after the last evaluate().
+  virtual nlohmann::json describe() const { return nlohmann::json::object(); }
+
+  /// Checkpoint hooks (harness `checkpoint_every`): everything a resumed run needs besides the
+  /// optimizer (model buffers, data-order / augmentation RNG state), so that resume equals an
+  /// uninterrupted run. The harness saves the values of parameter_groups() itself as well (and the
+  /// optimizer, and the global torch RNG), so a problem whose state is only its parameters needs
+  /// nothing here. Called between epochs only.
   virtual void save_state(torch::serialize::OutputArchive& /*archive*/) {}
   virtual void load_state(torch::serialize::InputArchive& /*archive*/) {}
   /// Metrics computed once after training (not every epoch), e.g. the classification problem's
   /// pruning sweep (SR2 §5): `prune/1e-k/test_accuracy`, `prune/1e-k/pct_zero`, k = 1..8.
-  /// Leaves the parameters unchanged. Default: none.
+  /// Leaves the parameters unchanged. Default: none. The harness adds them to summary.json's
+  /// metrics (never to trajectory.csv).
   virtual Metrics final_metrics(const EvalContext& /*ctx*/) { return {}; }
 };
 

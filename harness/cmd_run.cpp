@@ -1,0 +1,137 @@
+// `proxbench run EXPERIMENT.yaml ...`, `proxbench reproduce NAME ...`, `proxbench report DIR ...`
+// and `proxbench list experiments`.
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include "core/common.h"
+#include "harness/command.h"
+#include "harness/experiment.h"
+#include "harness/plugin.h"
+#include "harness/runner.h"
+#include "reports/report.h"
+
+namespace proxbench::harness {
+namespace {
+
+struct RunArgs {
+  std::string file, out = "results", shard;
+  std::vector<std::string> plugins;
+  int jobs = 1;
+  std::vector<std::string> sets;
+  bool dry_run = false, quiet = false;
+};
+
+void parse_shard(const std::string& s, RunnerOptions& o) {
+  if (s.empty()) return;
+  auto slash = s.find('/');
+  try {
+    if (slash == std::string::npos) throw 0;
+    size_t a = 0, b = 0;
+    o.shard_index = std::stoi(s.substr(0, slash), &a);
+    o.shard_count = std::stoi(s.substr(slash + 1), &b);
+    if (a != slash || b != s.size() - slash - 1) throw 0;
+  } catch (...) {
+    throw Error("--shard '" + s + "': expected I/N with integers 0 <= I < N");
+  }
+  if (o.shard_count < 1 || o.shard_index < 0 || o.shard_index >= o.shard_count)
+    throw Error("--shard '" + s + "': expected I/N with 0 <= I < N");
+}
+
+void print_plan(const Experiment& ex, const RunnerOptions& o) {
+  std::cout << "experiment " << ex.name << " (" << ex.file << "): " << ex.runs.size() << " runs -> "
+            << experiment_dir(o.out_dir, ex) << "\n";
+  for (const auto& r : ex.runs) {
+    if (static_cast<int>(r.index % o.shard_count) != o.shard_index) continue;
+    const auto& s = r.spec;
+    std::cout << "  " << r.id << "  " << s["optimizer"]["label"].get<std::string>() << "  problem "
+              << s["problem"].dump() << "  " << s["regularizer"]["name"].get<std::string>() << " lambda "
+              << format_double(s["lambda"]) << "  optimizer " << s["optimizer"]["options"].dump() << "  seed "
+              << s["seed"] << "\n";
+  }
+}
+
+/// Runs an experiment; returns the process exit code (0 all fine, 1 some run ended in error).
+int do_run(const std::string& file, const RunArgs& a) {
+  RunnerOptions o;
+  o.out_dir = a.out;
+  o.jobs = a.jobs;
+  o.progress = !a.quiet;
+  parse_shard(a.shard, o);
+  if (a.jobs < 1) throw Error("--jobs " + std::to_string(a.jobs) + ": must be >= 1");
+  Experiment ex = load_experiment(file, a.sets);
+  if (a.dry_run) {
+    print_plan(ex, o);
+    return 0;
+  }
+  SweepResult r = run_experiment(ex, o);
+  return r.errors ? 1 : 0;
+}
+
+void add_run_options(CLI::App* cmd, RunArgs& a) {
+  cmd->add_option("--out,-o", a.out, "results root (default: results)");
+  cmd->add_option("--jobs,-j", a.jobs, "worker threads (runs in parallel)");
+  cmd->add_option("--shard", a.shard, "I/N: run only runs with index = I mod N (0-based I; Slurm arrays)");
+  cmd->add_option("--set", a.sets, "override a key of the experiment: a.b.c=value (value as YAML)");
+  cmd->add_flag("--quiet,-q", a.quiet, "no progress output");
+  cmd->add_option("--plugin", a.plugins, "shared library registering optimizers/regularizers/problems (repeatable)");
+}
+
+void setup_run(CLI::App& app) {
+  auto a = std::make_shared<RunArgs>();
+  auto* cmd = app.add_subcommand("run", "Run an experiment (YAML) into the results store");
+  cmd->add_option("experiment", a->file, "experiment YAML file or name of a shipped experiment")->required();
+  add_run_options(cmd, *a);
+  cmd->add_flag("--dry-run,-n", a->dry_run, "list the runs (ids and specs) without running");
+  cmd->callback([a] {
+    load_plugins(a->plugins);
+    int rc = do_run(find_experiment(a->file), *a);
+    if (rc) std::exit(rc);
+  });
+}
+
+void setup_reproduce(CLI::App& app) {
+  auto a = std::make_shared<RunArgs>();
+  a->jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));  // default: all cores
+  auto* cmd = app.add_subcommand("reproduce", "Run a shipped experiment and write its report (= run + report)");
+  cmd->add_option("name", a->file, "shipped experiment (proxbench list experiments) or YAML file")->required();
+  add_run_options(cmd, *a);
+  cmd->callback([a] {
+    load_plugins(a->plugins);
+    std::string file = find_experiment(a->file);
+    int rc = do_run(file, *a);
+    Experiment ex = load_experiment(file, a->sets);
+    std::string dir = a->out + "/" + ex.name;
+    for (const auto& index : reports::write_reports(dir, dir + "/report", !a->quiet))
+      std::cout << "report: " << index << "\n";
+    if (rc) std::exit(rc);
+  });
+}
+
+void setup_report(CLI::App& app) {
+  auto dir = std::make_shared<std::string>();
+  auto out = std::make_shared<std::string>();
+  auto* cmd = app.add_subcommand("report", "Figures, tables and index.html from a results store");
+  cmd->add_option("results", *dir, "results root (several experiments) or one experiment's folder")->required();
+  cmd->add_option("--out,-o", *out, "output folder (default: <experiment folder>/report)");
+  cmd->callback([dir, out] {
+    for (const auto& index : reports::write_reports(*dir, *out, true)) std::cout << "report: " << index << "\n";
+  });
+}
+
+PROXBENCH_REGISTER(command_registry(), (CommandRegistry::Entry{"run", "run an experiment", {}, "", setup_run}));
+PROXBENCH_REGISTER(command_registry(),
+                   (CommandRegistry::Entry{"reproduce", "run + report a shipped experiment", {}, "", setup_reproduce}));
+PROXBENCH_REGISTER(command_registry(), (CommandRegistry::Entry{"report", "write reports", {}, "", setup_report}));
+PROXBENCH_REGISTER(list_topic_registry(),
+                   (ListTopicRegistry::Entry{"experiments", "shipped experiments", {}, "", [](std::ostream& out) {
+                                               for (const auto& e : list_experiments())
+                                                 out << "  " << e.name << "\n      " << e.description << "\n      "
+                                                     << e.path << "\n";
+                                             }}));
+
+}  // namespace
+}  // namespace proxbench::harness

@@ -1,0 +1,462 @@
+#include "harness/experiment.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "core/common.h"
+#include "core/optimizer.h"
+#include "core/problem.h"
+#include "core/regularizer.h"
+#include "harness/io.h"
+#include "proxbench_build_config.h"
+
+namespace fs = std::filesystem;
+
+namespace proxbench::harness {
+namespace {
+
+using json = nlohmann::json;
+
+json scalar_to_json(const YAML::Node& n) {
+  const std::string& s = n.Scalar();
+  if (n.Tag() == "!") return s;  // quoted
+  static const std::regex int_re(R"([-+]?[0-9]+)");
+  static const std::regex float_re(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)");
+  if (s == "null" || s == "Null" || s == "NULL" || s == "~" || s.empty()) return nullptr;
+  if (s == "true" || s == "True" || s == "TRUE") return true;
+  if (s == "false" || s == "False" || s == "FALSE") return false;
+  if (std::regex_match(s, int_re)) {
+    try {
+      return static_cast<int64_t>(std::stoll(s));
+    } catch (...) {
+    }
+  }
+  if (std::regex_match(s, float_re)) return std::strtod(s.c_str(), nullptr);
+  if (s == ".inf" || s == "+.inf") return std::numeric_limits<double>::infinity();
+  if (s == "-.inf") return -std::numeric_limits<double>::infinity();
+  return s;
+}
+
+json node_to_json(const YAML::Node& n, const std::string& path, std::map<std::string, int>* lines) {
+  if (lines) (*lines)[path] = n.Mark().line + 1;
+  switch (n.Type()) {
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined: return nullptr;
+    case YAML::NodeType::Scalar: return scalar_to_json(n);
+    case YAML::NodeType::Sequence: {
+      json a = json::array();
+      for (size_t i = 0; i < n.size(); ++i) a.push_back(node_to_json(n[i], path + "[" + std::to_string(i) + "]", lines));
+      return a;
+    }
+    case YAML::NodeType::Map: {
+      json o = json::object();
+      for (auto it = n.begin(); it != n.end(); ++it) {
+        std::string key = it->first.as<std::string>();
+        std::string sub = path.empty() ? key : path + "." + key;
+        if (lines) (*lines)[sub] = it->first.Mark().line + 1;
+        o[key] = node_to_json(it->second, sub, lines);
+      }
+      return o;
+    }
+  }
+  return nullptr;
+}
+
+/// Error context: file, key path, line.
+struct Ctx {
+  std::string file;
+  const std::map<std::string, int>* lines;
+  [[noreturn]] void fail(const std::string& path, const std::string& msg) const {
+    std::string where = file;
+    if (lines) {
+      // the line of the longest known prefix of `path`
+      std::string p = path;
+      while (!p.empty()) {
+        auto it = lines->find(p);
+        if (it != lines->end()) {
+          where += ":" + std::to_string(it->second);
+          break;
+        }
+        auto cut = p.find_last_of(".[");
+        p = cut == std::string::npos ? "" : p.substr(0, cut);
+      }
+    }
+    throw Error(where + ": " + (path.empty() ? "" : "'" + path + "': ") + msg);
+  }
+  void keys(const json& o, const std::string& path, const std::set<std::string>& known) const {
+    for (auto it = o.begin(); it != o.end(); ++it) {
+      if (known.count(it.key())) continue;
+      std::string k;
+      for (const auto& s : known) k += (k.empty() ? "" : ", ") + s;
+      fail(path.empty() ? it.key() : path + "." + it.key(), "unknown key '" + it.key() + "' (known: " + k + ")");
+    }
+  }
+};
+
+std::string type_name(const json& v) { return v.type_name(); }
+
+/// A map entry of a "one map or a list of maps" key.
+std::vector<std::pair<std::string, json>> as_list_of_maps(const Ctx& c, const json& doc, const std::string& key) {
+  std::vector<std::pair<std::string, json>> out;
+  const json& v = doc.at(key);
+  if (v.is_object()) {
+    out.emplace_back(key, v);
+  } else if (v.is_array() && !v.empty()) {
+    for (size_t i = 0; i < v.size(); ++i) {
+      std::string p = key + "[" + std::to_string(i) + "]";
+      if (!v[i].is_object()) c.fail(p, "must be a map with a 'name', got " + type_name(v[i]));
+      out.emplace_back(p, v[i]);
+    }
+  } else {
+    c.fail(key, "must be a map or a non-empty list of maps, got " + v.dump());
+  }
+  for (auto& [p, m] : out)
+    if (!m.contains("name") || !m["name"].is_string()) c.fail(p, "needs a 'name' (string)");
+  return out;
+}
+
+/// Cartesian product of a `grid:` map over `base` options.
+std::vector<json> expand_grid(const Ctx& c, const json& base, const json* grid, const std::string& path) {
+  std::vector<json> out{base};
+  if (!grid || grid->is_null()) return out;
+  if (!grid->is_object()) c.fail(path, "must be a map of option: [values], got " + grid->dump());
+  for (auto it = grid->begin(); it != grid->end(); ++it) {
+    json vals = it.value().is_array() ? it.value() : json::array({it.value()});
+    if (vals.empty()) c.fail(path + "." + it.key(), "grid values must be a non-empty list");
+    std::vector<json> next;
+    for (const auto& o : out)
+      for (const auto& v : vals) {
+        json n = o;
+        n[it.key()] = v;
+        next.push_back(n);
+      }
+    out.swap(next);
+  }
+  return out;
+}
+
+/// Options of a registry item: its map minus the structural keys.
+json options_of(const json& m, const std::set<std::string>& structural) {
+  json o = json::object();
+  for (auto it = m.begin(); it != m.end(); ++it)
+    if (!structural.count(it.key())) o[it.key()] = it.value();
+  return o;
+}
+
+void check_schedule(const Ctx& c, const json& s, const std::string& path) {
+  if (!s.is_object()) c.fail(path, "must be a map {type: constant | step, milestones: [...], factor: x}");
+  c.keys(s, path, {"type", "milestones", "factor"});
+  std::string type = s.value("type", "constant");
+  if (type != "constant" && type != "step") c.fail(path + ".type", "'" + type + "' must be constant or step");
+  if (type == "step") {
+    if (!s.contains("milestones") || !s["milestones"].is_array())
+      c.fail(path + ".milestones", "a step schedule needs milestones: [epochs...]");
+    for (const auto& m : s["milestones"])
+      if (!m.is_number_integer() || m.get<int64_t>() < 1) c.fail(path + ".milestones", "epochs must be integers >= 1");
+    if (!s.contains("factor") || !s["factor"].is_number() || s["factor"].get<double>() <= 0)
+      c.fail(path + ".factor", "a step schedule needs factor: x > 0");
+  }
+}
+
+/// Tries the optimizer factory on a dummy parameter so that option errors surface before running.
+void dry_build_optimizer(const Ctx& c, const std::string& path, const std::string& name, const json& options,
+                         const core::RegularizerPtr& reg, double lambda) {
+  std::vector<core::ParamGroupSpec> groups(1);
+  groups[0].params = {torch::zeros({4}, torch::kDouble).requires_grad_(true)};
+  groups[0].regularizer = reg;
+  groups[0].lambda = lambda;
+  try {
+    core::make_optimizer(name, groups, core::OptionMap(options, "optimizer '" + name + "'"));
+  } catch (const Error& e) {
+    c.fail(path, e.what());
+  } catch (const c10::Error& e) {
+    c.fail(path, "optimizer '" + name + "': " + e.what_without_backtrace());
+  }
+}
+
+bool valid_name(const std::string& s) { return !s.empty() && std::regex_match(s, std::regex(R"([A-Za-z0-9._-]+)")); }
+
+}  // namespace
+
+json yaml_to_json(const std::string& text, const std::string& file, std::map<std::string, int>* line_of) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw Error(file + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
+  }
+  return node_to_json(root, "", line_of);
+}
+
+void apply_override(json& doc, const std::string& assignment) {
+  auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0) throw Error("--set: expected KEY.PATH=VALUE, got '" + assignment + "'");
+  std::string path = assignment.substr(0, eq);
+  json value = yaml_to_json(assignment.substr(eq + 1), "--set " + path);
+  json* cur = &doc;
+  std::stringstream ss(path);
+  std::string part, walked;
+  std::vector<std::string> parts;
+  while (std::getline(ss, part, '.')) parts.push_back(part);
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const auto& k = parts[i];
+    walked += (walked.empty() ? "" : ".") + k;
+    bool last = i + 1 == parts.size();
+    if (cur->is_array()) {
+      char* end = nullptr;
+      long idx = std::strtol(k.c_str(), &end, 10);
+      if (*end || idx < 0 || static_cast<size_t>(idx) >= cur->size())
+        throw Error("--set " + path + ": '" + walked + "' is not an index of a list of " + std::to_string(cur->size()));
+      cur = &(*cur)[idx];
+    } else {
+      if (cur->is_null()) *cur = json::object();
+      if (!cur->is_object()) throw Error("--set " + path + ": '" + walked + "' is inside a " + cur->type_name());
+      cur = &(*cur)[k];
+    }
+    if (last) *cur = value;
+  }
+}
+
+std::string run_id(const json& spec) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char ch : spec.dump()) {
+    h ^= ch;
+    h *= 1099511628211ull;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+Experiment make_experiment(json doc, const std::string& file, const std::map<std::string, int>& line_of) {
+  Ctx c{file, line_of.empty() ? nullptr : &line_of};
+  if (!doc.is_object()) c.fail("", "an experiment must be a YAML map (name:, problem:, optimizers:, ...)");
+  c.keys(doc, "",
+         {"name", "description", "problem", "init", "regularizer", "lambda", "optimizers", "seeds", "budget",
+          "log_every", "checkpoint_every", "probes", "schedule", "report"});
+  Experiment ex;
+  ex.file = file;
+  if (!doc.contains("name") || !doc["name"].is_string() || !valid_name(doc["name"]))
+    c.fail("name", "required: a name made of letters, digits, '.', '_', '-'");
+  ex.name = doc["name"];
+  ex.description = doc.value("description", "");
+  if (!doc.contains("problem")) c.fail("problem", "required: problem: {name: ..., options...}");
+  if (!doc.contains("optimizers")) c.fail("optimizers", "required: a list of {name:, options:}");
+  if (!doc.contains("regularizer")) doc["regularizer"] = {{"name", "none"}};
+
+  // λ
+  std::vector<double> lambdas{0.0};
+  if (doc.contains("lambda")) {
+    json l = doc["lambda"].is_array() ? doc["lambda"] : json::array({doc["lambda"]});
+    lambdas.clear();
+    for (const auto& v : l) {
+      if (!v.is_number() || v.get<double>() < 0) c.fail("lambda", "must be a number >= 0 or a list of them, got " + v.dump());
+      lambdas.push_back(v.get<double>());
+    }
+    if (lambdas.empty()) c.fail("lambda", "empty list");
+  }
+  // seeds
+  std::vector<int64_t> seeds{1};
+  if (doc.contains("seeds")) {
+    const json& s = doc["seeds"];
+    seeds.clear();
+    if (s.is_number_integer()) {
+      if (s.get<int64_t>() < 1) c.fail("seeds", "a count must be >= 1");
+      for (int64_t i = 1; i <= s.get<int64_t>(); ++i) seeds.push_back(i);
+    } else if (s.is_array() && !s.empty()) {
+      for (const auto& v : s) {
+        if (!v.is_number_integer() || v.get<int64_t>() < 0) c.fail("seeds", "seeds must be integers >= 0, got " + v.dump());
+        seeds.push_back(v.get<int64_t>());
+      }
+    } else {
+      c.fail("seeds", "must be a count or a non-empty list of integers, got " + s.dump());
+    }
+  }
+  // budget
+  json budget = doc.value("budget", json{{"epochs", 1}});
+  if (!budget.is_object()) c.fail("budget", "must be a map {epochs: N} | {steps: N} (+ seconds: S)");
+  c.keys(budget, "budget", {"epochs", "steps", "seconds"});
+  if (budget.contains("epochs") && budget.contains("steps")) c.fail("budget", "give epochs or steps, not both");
+  if (!budget.contains("epochs") && !budget.contains("steps") && !budget.contains("seconds"))
+    c.fail("budget", "needs epochs, steps or seconds");
+  for (const char* k : {"epochs", "steps"})
+    if (budget.contains(k) && (!budget[k].is_number_integer() || budget[k].get<int64_t>() < 1))
+      c.fail(std::string("budget.") + k, "must be an integer >= 1, got " + budget[k].dump());
+  if (budget.contains("seconds") && (!budget["seconds"].is_number() || budget["seconds"].get<double>() <= 0))
+    c.fail("budget.seconds", "must be a number > 0, got " + budget["seconds"].dump());
+  auto int_key = [&](const char* k, int64_t def, int64_t lo) {
+    if (!doc.contains(k)) return def;
+    if (!doc[k].is_number_integer() || doc[k].get<int64_t>() < lo)
+      c.fail(k, "must be an integer >= " + std::to_string(lo) + ", got " + doc[k].dump());
+    return doc[k].get<int64_t>();
+  };
+  int64_t log_every = int_key("log_every", 0, 0);
+  int64_t checkpoint_every = int_key("checkpoint_every", 0, 0);
+  bool probes = true;
+  if (doc.contains("probes")) {
+    if (!doc["probes"].is_boolean()) c.fail("probes", "must be true or false");
+    probes = doc["probes"];
+  }
+  json default_schedule = doc.value("schedule", json{{"type", "constant"}});
+  check_schedule(c, default_schedule, "schedule");
+  if (doc.contains("report")) {
+    if (!doc["report"].is_object()) c.fail("report", "must be a map {recipes: [...], title: ...}");
+    c.keys(doc["report"], "report", {"recipes", "title", "notes"});
+  }
+
+  // problems (× grid × init)
+  std::vector<json> problems;
+  for (auto& [path, m] : as_list_of_maps(c, doc, "problem")) {
+    std::string name = m["name"];
+    if (!core::problem_registry().contains(name))
+      c.fail(path + ".name", "unknown problem '" + name + "' (known: " + core::problem_registry().known() + ")");
+    const auto& entry = core::problem_registry().get(name);
+    json opts = options_of(m, {"name", "grid"});
+    if (!entry.params.empty()) {  // the registry documents the options: reject unknown keys now
+      std::set<std::string> known;
+      for (const auto& p : entry.params) known.insert(p.name);
+      c.keys(opts, path, known);
+      if (m.contains("grid") && m["grid"].is_object()) c.keys(m["grid"], path + ".grid", known);
+      if (doc.contains("init") && !known.count("init")) c.fail("init", "problem '" + name + "' has no option 'init'");
+    }
+    for (auto& o : expand_grid(c, opts, m.contains("grid") ? &m["grid"] : nullptr, path + ".grid")) {
+      if (doc.contains("init")) {
+        json inits = doc["init"].is_array() ? doc["init"] : json::array({doc["init"]});
+        for (const auto& i : inits) {
+          json oi = o;
+          oi["init"] = i;
+          problems.push_back({{"name", name}, {"options", oi}});
+        }
+      } else {
+        problems.push_back({{"name", name}, {"options", o}});
+      }
+    }
+  }
+  // regularizers (× grid), each built once to check its parameters
+  std::vector<json> regs;
+  std::vector<core::RegularizerPtr> reg_objs;
+  for (auto& [path, m] : as_list_of_maps(c, doc, "regularizer")) {
+    std::string name = m["name"];
+    if (!core::regularizer_registry().contains(name))
+      c.fail(path + ".name", "unknown regularizer '" + name + "' (known: " + core::regularizer_registry().known() + ")");
+    for (auto& o : expand_grid(c, options_of(m, {"name", "grid"}), m.contains("grid") ? &m["grid"] : nullptr,
+                               path + ".grid")) {
+      try {
+        reg_objs.push_back(core::make_regularizer(name, core::OptionMap(o, "regularizer '" + name + "'")));
+      } catch (const Error& e) {
+        c.fail(path, e.what());
+      }
+      regs.push_back({{"name", name}, {"options", o}});
+    }
+  }
+  // optimizers (× grid)
+  std::vector<json> opts;
+  const json& ol = doc["optimizers"];
+  if (!ol.is_array() || ol.empty()) c.fail("optimizers", "must be a non-empty list of {name:, options:}");
+  for (size_t i = 0; i < ol.size(); ++i) {
+    std::string path = "optimizers[" + std::to_string(i) + "]";
+    const json& m = ol[i];
+    if (!m.is_object() || !m.contains("name") || !m["name"].is_string()) c.fail(path, "must be a map with a 'name'");
+    c.keys(m, path, {"name", "label", "options", "grid", "schedule"});
+    std::string name = m["name"];
+    if (!core::optimizer_registry().contains(name))
+      c.fail(path + ".name", "unknown optimizer '" + name + "' (known: " + core::optimizer_registry().known() + ")");
+    json base = m.value("options", json::object());
+    if (!base.is_object()) c.fail(path + ".options", "must be a map of option: value");
+    json sched = m.value("schedule", default_schedule);
+    check_schedule(c, sched, path + ".schedule");
+    std::string label = m.value("label", name);
+    for (auto& o : expand_grid(c, base, m.contains("grid") ? &m["grid"] : nullptr, path + ".grid")) {
+      dry_build_optimizer(c, path, name, o, reg_objs.front(), lambdas.front());
+      opts.push_back({{"name", name}, {"label", label}, {"options", o}, {"schedule", sched}});
+    }
+  }
+
+  // the product, seeds innermost
+  size_t index = 0;
+  for (const auto& pr : problems)
+    for (const auto& rg : regs)
+      for (double lam : lambdas)
+        for (const auto& op : opts)
+          for (int64_t seed : seeds) {
+            RunSpec r;
+            json optimizer = {{"name", op["name"]}, {"label", op["label"]}, {"options", op["options"]}};
+            r.spec = {{"experiment", ex.name}, {"problem", pr},          {"regularizer", rg},
+                      {"lambda", lam},         {"optimizer", optimizer}, {"schedule", op["schedule"]},
+                      {"seed", seed},          {"budget", budget},       {"log_every", log_every},
+                      {"checkpoint_every", checkpoint_every},            {"probes", probes}};
+            r.id = run_id(r.spec);
+            r.index = index++;
+            ex.runs.push_back(std::move(r));
+          }
+  std::set<std::string> ids;
+  for (const auto& r : ex.runs)
+    if (!ids.insert(r.id).second) c.fail("", "two runs resolve to the same spec (duplicate entries?): " + r.spec.dump());
+  ex.document = std::move(doc);
+  return ex;
+}
+
+Experiment load_experiment(const std::string& file, const std::vector<std::string>& overrides) {
+  if (!file_exists(file)) throw Error(file + ": cannot open the experiment file");
+  std::map<std::string, int> lines;
+  json doc = yaml_to_json(read_text(file), file, &lines);
+  for (const auto& o : overrides) apply_override(doc, o);
+  return make_experiment(std::move(doc), file, lines);
+}
+
+std::vector<std::string> experiment_dirs() {
+  std::vector<std::string> dirs;
+  if (const char* env = std::getenv("PROXBENCH_EXPERIMENTS_DIR"); env && *env) dirs.emplace_back(env);
+  dirs.push_back(std::string(PROXBENCH_SOURCE_DIR) + "/harness/experiments");
+  std::error_code ec;
+  auto exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) dirs.push_back((exe.parent_path().parent_path() / "share/proxbench/experiments").string());
+  return dirs;
+}
+
+std::vector<ExperimentInfo> list_experiments() {
+  std::vector<ExperimentInfo> out;
+  std::set<std::string> seen;
+  for (const auto& d : experiment_dirs()) {
+    std::error_code ec;
+    if (!fs::is_directory(d, ec)) continue;
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(d, ec))
+      if (e.path().extension() == ".yaml" || e.path().extension() == ".yml") files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      std::string name = f.stem().string();
+      if (!seen.insert(name).second) continue;
+      std::string desc;
+      try {
+        auto j = yaml_to_json(read_text(f.string()), f.string());
+        if (j.is_object()) desc = j.value("description", "");
+      } catch (const std::exception& e) {
+        desc = std::string("(unreadable: ") + e.what() + ")";
+      }
+      out.push_back({name, f.string(), desc});
+    }
+  }
+  return out;
+}
+
+std::string find_experiment(const std::string& name_or_path) {
+  std::error_code ec;
+  if (fs::is_regular_file(name_or_path, ec)) return name_or_path;
+  std::string known;
+  for (const auto& e : list_experiments()) {
+    if (e.name == name_or_path) return e.path;
+    known += (known.empty() ? "" : ", ") + e.name;
+  }
+  throw Error("unknown experiment '" + name_or_path + "': not a file, nor a shipped experiment (known: " + known + ")");
+}
+
+}  // namespace proxbench::harness
