@@ -7,6 +7,7 @@
 #include "core/problem.h"
 #include "core/regularizer.h"
 #include "harness/command.h"
+#include "harness/plugin.h"
 
 namespace proxbench::harness {
 namespace {
@@ -25,8 +26,11 @@ void print_registry(std::ostream& out, const R& reg) {
 void setup(CLI::App& app) {
   auto* cmd = app.add_subcommand("list", "List regularizers, optimizers, problems, models, experiments");
   auto topic = std::make_shared<std::string>();
+  auto plugins = std::make_shared<std::vector<std::string>>();
   cmd->add_option("topic", *topic, "what to list (default: everything)");
-  cmd->callback([topic] {
+  cmd->add_option("--plugin", *plugins, "load a plugin first (repeatable)");
+  cmd->callback([topic, plugins] {
+    load_plugins(*plugins);
     auto& topics = list_topic_registry();
     if (topic->empty()) {
       for (const auto* e : topics.entries()) {

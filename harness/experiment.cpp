@@ -1,4 +1,5 @@
 #include "harness/experiment.h"
+#include "harness/plugin.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -241,7 +242,7 @@ Experiment make_experiment(json doc, const std::string& file, const std::map<std
   if (!doc.is_object()) c.fail("", "an experiment must be a YAML map (name:, problem:, optimizers:, ...)");
   c.keys(doc, "",
          {"name", "description", "problem", "init", "regularizer", "lambda", "optimizers", "seeds", "budget",
-          "log_every", "checkpoint_every", "probes", "schedule", "report"});
+          "log_every", "checkpoint_every", "probes", "schedule", "report", "plugins"});
   Experiment ex;
   ex.file = file;
   if (!doc.contains("name") || !doc["name"].is_string() || !valid_name(doc["name"]))
@@ -409,6 +410,18 @@ Experiment load_experiment(const std::string& file, const std::vector<std::strin
   std::map<std::string, int> lines;
   json doc = yaml_to_json(read_text(file), file, &lines);
   for (const auto& o : overrides) apply_override(doc, o);
+  // `plugins: [libx.so, ...]` (paths relative to the YAML file): loaded before validation, so the
+  // names they register are known to it.
+  if (doc.is_object() && doc.contains("plugins")) {
+    const json& pl = doc["plugins"];
+    if (!pl.is_array()) throw Error(file + ": key 'plugins' must be a list of shared-library paths");
+    for (const auto& p : pl) {
+      if (!p.is_string()) throw Error(file + ": key 'plugins' has a non-string entry " + p.dump());
+      fs::path path(p.get<std::string>());
+      if (path.is_relative()) path = fs::path(file).parent_path() / path;
+      load_plugin(path.lexically_normal().string());
+    }
+  }
   return make_experiment(std::move(doc), file, lines);
 }
 

@@ -31,6 +31,8 @@
 //   probes: true                      # per-step probes (‖Δθ‖, ‖g‖, λ_min, ...)
 //   schedule: {type: constant}        # default lr schedule of every optimizer entry
 //   report: {recipes: [lasso_fig3]}   # optional: report recipes (default: chosen by problem)
+//   plugins: [libmyopt.so]            # optional: plugin libraries (paths relative to this file),
+//                                     # loaded before validation (same as `--plugin`)
 //
 // A top-level `schedule` is the default of the optimizer entries. `--set a.b.c=value` (value as
 // YAML; list indices as numbers: `optimizers.0.options.lr=0.1`) edits the document before
