@@ -93,7 +93,7 @@ bool curves_figure(RecipeContext& ctx, const std::string& title, const std::stri
   const int n = static_cast<int>(panels.size());
   size_t longest = 0;
   for (const auto& c : R.configs) longest = std::max(longest, c.label.size());
-  const int legend_px = std::min<int>(420, 60 + 8 * static_cast<int>(longest));
+  const int legend_px = std::min<int>(460, 90 + 10 * static_cast<int>(longest));
   const int panel_px = 430, W = n * panel_px + legend_px, H = 440;
   std::string b = "set encoding utf8\nset multiplot title " + gp_quote(title) + " noenhanced font ',14'\n";
   for (int k = 0; k < n; ++k) {

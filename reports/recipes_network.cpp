@@ -102,8 +102,12 @@ PruneData write_prune_data(RecipeContext& ctx, const std::vector<const Config*>&
       text += num(thr) + " " + num(a.mean) + " " + num(a.min) + " " + num(a.max) + " " + num(z.mean) + " " + num(z.min) +
               " " + num(z.max) + "\n";
     };
-    if (with_unpruned) row(0.0, "test_accuracy", "pct_zero");
-    for (int k = 1; k <= kPruneLevels; ++k) row(std::pow(10.0, -k), prune_key(k, "test_accuracy"), prune_key(k, "pct_zero"));
+    if (with_unpruned) {  // ordered by pruned ratio: unpruned, then thresholds 1e-8 up to 1e-1
+      row(0.0, "test_accuracy", "pct_zero");
+      for (int k = kPruneLevels; k >= 1; --k) row(std::pow(10.0, -k), prune_key(k, "test_accuracy"), prune_key(k, "pct_zero"));
+    } else {
+      for (int k = 1; k <= kPruneLevels; ++k) row(std::pow(10.0, -k), prune_key(k, "test_accuracy"), prune_key(k, "pct_zero"));
+    }
     d.files.push_back(ctx.out.write_data(stem + "_" + std::to_string(ci) + ".dat", text));
   }
   return d;
@@ -120,7 +124,7 @@ std::string two_panels(const ExperimentResults& R, const std::vector<const Confi
   const int n = static_cast<int>(panels.size());
   size_t longest = 0;
   for (const auto* c : cs) longest = std::max(longest, c->label.size());
-  const int legend_px = std::min<int>(420, 60 + 8 * static_cast<int>(longest));
+  const int legend_px = std::min<int>(460, 90 + 10 * static_cast<int>(longest));
   const int panel_px = 450;
   W = n * panel_px + legend_px;
   H = 440;
@@ -185,7 +189,7 @@ void recipe_pruned_ratio(RecipeContext& ctx) {
   if (cs.empty() || !has_pruning(cs)) return;
   auto d = write_prune_data(ctx, cs, "net_pruned", true);
   int W = 0, H = 0;
-  std::string b = two_panels(ctx.results, cs, d.files, "Test accuracy against the pruned ratio (style of ProxGen Figure 2, right)",
+  std::string b = two_panels(ctx.results, cs, d.files, "Accuracy vs pruned ratio (ProxGen Fig. 2, right)",
                              {{"pruned ratio: %|w| = 0 after pruning", "test accuracy (%)", "accuracy vs pruned ratio",
                                "set xrange [0:100]\n", "5:2"}},
                              W, H);
