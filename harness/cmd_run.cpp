@@ -10,12 +10,15 @@
 #include "core/common.h"
 #include "harness/command.h"
 #include "harness/experiment.h"
+#include "harness/io.h"
 #include "harness/plugin.h"
 #include "harness/runner.h"
 #include "reports/report.h"
 
 namespace proxbench::harness {
 namespace {
+
+using json = nlohmann::json;
 
 struct RunArgs {
   std::string file, out = "results", shard;
@@ -93,6 +96,42 @@ void setup_run(CLI::App& app) {
   });
 }
 
+/// A suite file (`experiments: [name, ...]`, e.g. harness/experiments/quickstart.yaml): runs and
+/// reports each listed experiment into <out>/<name>, then writes <out>/index.html linking the
+/// reports. Returns -1 when `file` is not a suite, else the exit code (1 if any run failed).
+int reproduce_suite(const std::string& file, const RunArgs& a) {
+  json doc = yaml_to_json(read_text(file), file);
+  if (!doc.is_object() || !doc.contains("experiments")) return -1;
+  const json& list = doc["experiments"];
+  if (!list.is_array() || list.empty())
+    throw Error(file + ": key 'experiments': expected a non-empty list of experiment names");
+  for (auto it = doc.begin(); it != doc.end(); ++it)
+    if (it.key() != "experiments" && it.key() != "name" && it.key() != "description")
+      throw Error(file + ": unknown key '" + it.key() + "' in a suite (allowed: name, description, experiments)");
+  int rc = 0;
+  std::string links;
+  for (const auto& e : list) {
+    if (!e.is_string()) throw Error(file + ": key 'experiments': entries must be experiment names, got " + e.dump());
+    std::string sub = find_experiment(e.get<std::string>());
+    Experiment ex = load_experiment(sub, a.sets);
+    if (!a.quiet) std::cout << "== " << ex.name << " (" << sub << ")\n";
+    rc |= do_run(sub, a);
+    std::string dir = a.out + "/" + ex.name;
+    for (const auto& index : reports::write_reports(dir, dir + "/report", !a.quiet)) {
+      std::cout << "report: " << index << "\n";
+      links += "<li><a href=\"" + ex.name + "/report/index.html\">" + ex.name + "</a>: " + ex.description + "</li>\n";
+    }
+  }
+  std::string title = doc.value("description", doc.value("name", std::string("proxbench suite")));
+  make_dirs(a.out);
+  write_text_atomic(a.out + "/index.html",
+                    "<!doctype html><html><head><meta charset=utf-8><title>" + title +
+                        "</title></head><body style='font-family:sans-serif;max-width:60em;margin:2em auto'><h1>" + title +
+                        "</h1><ul>\n" + links + "</ul></body></html>\n");
+  std::cout << "report: " << a.out << "/index.html\n";
+  return rc;
+}
+
 void setup_reproduce(CLI::App& app) {
   auto a = std::make_shared<RunArgs>();
   a->jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));  // default: all cores
@@ -102,6 +141,10 @@ void setup_reproduce(CLI::App& app) {
   cmd->callback([a] {
     load_plugins(a->plugins);
     std::string file = find_experiment(a->file);
+    if (int rc = reproduce_suite(file, *a); rc >= 0) {
+      if (rc) std::exit(rc);
+      return;
+    }
     int rc = do_run(file, *a);
     Experiment ex = load_experiment(file, a->sets);
     std::string dir = a->out + "/" + ex.name;
