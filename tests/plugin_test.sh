@@ -32,7 +32,8 @@ optimizers:
 seeds: 2
 budget: {epochs: 4}
 YAML
-"$PB" list optimizers --plugin "$PLUGIN" | grep -q prox_adabelief || fail "list optimizers --plugin does not show prox_adabelief"
+"$PB" list optimizers --plugin "$PLUGIN" > "$T/list.txt" || fail "list optimizers --plugin"
+grep -q prox_adabelief "$T/list.txt" || fail "list optimizers --plugin does not show prox_adabelief"
 "$PB" run "$T/tiny.yaml" --plugin "$PLUGIN" --out "$T/out" --quiet || fail "run with --plugin"
 n=$(grep -l '"prox_adabelief"' "$T"/out/plugin-tiny/*/spec.json | wc -l)
 [ "$n" -eq 2 ] || fail "expected 2 prox_adabelief runs in the results store, found $n"
