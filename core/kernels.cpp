@@ -3,9 +3,14 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <type_traits>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <string>
 
-#include "proxbench_build_config.h"  // PROXBENCH_WITH_CUDA
+#include "core/kernels_cpu.h"
+
+#include "proxbench_build_config.h"  // PROXBENCH_WITH_CUDA, PROXBENCH_HAVE_AVX2_KERNELS
 #ifdef PROXBENCH_WITH_CUDA
 #include "core/cuda/torch_glue.h"
 #endif
@@ -14,35 +19,6 @@ namespace proxbench::core::kernels {
 namespace {
 
 constexpr int64_t kGrain = 1 << 15;  // coordinates below which one chunk is used
-
-/// Concrete scalar op of a separable built-in spec (core/prox_scalar.h visit_separable); the
-/// identity for none / group / custom (those take the two-phase path).
-template <class F>
-void visit_op(const Regularizer* reg, F&& f) {
-  if (!reg) return f(scalar::NoneOp{});
-  visit_separable(reg->spec(), [&](auto op) { f(op); });
-}
-
-/// True when the fused one-pass path applies (separable built-in op available).
-bool fused_separable(const Regularizer* reg) {
-  if (!reg) return true;
-  return reg->spec().kind != RegKind::GroupL21 && reg->spec().kind != RegKind::Custom;
-}
-
-/// Group l2,1 whose groups are contiguous runs of `size` values (rows layout or whole tensor).
-bool contiguous_groups(const Regularizer* reg, const torch::Tensor& t, int64_t& size) {
-  if (!reg || reg->spec().kind != RegKind::GroupL21) return false;
-  const auto l = reg->group_layout();
-  if (l == GroupLayout::Whole || t.dim() < 2) {
-    size = t.numel();
-    return true;
-  }
-  if (l == GroupLayout::Rows) {
-    size = t.size(0) == 0 ? 0 : t.numel() / t.size(0);
-    return true;
-  }
-  return false;
-}
 
 template <class T>
 T* ptr(const torch::Tensor& t) {
@@ -61,190 +37,49 @@ void for_chunks(int64_t n, int64_t K, F&& f) {
   });
 }
 
-constexpr int64_t kTile = 512;  // coordinates per tile (stack buffers stay in L1)
-constexpr int kLanes = 8;       // independent partial sums, so the reductions vectorize
-
-/// Probe partials in kLanes lanes (explicit lanes: no reassociation needed to vectorize).
-struct Lanes {
-  double dth[kLanes] = {}, g2[kLanes] = {}, dmax[kLanes], dmin[kLanes];
-  int64_t nnz[kLanes] = {}, small[kLanes] = {}, nnz_aux[kLanes] = {};
-  Lanes() {
-    for (int l = 0; l < kLanes; ++l) {
-      dmax[l] = -std::numeric_limits<double>::infinity();
-      dmin[l] = std::numeric_limits<double>::infinity();
-    }
-  }
-  void into(ProbeAcc& acc) const {
-    for (int l = 0; l < kLanes; ++l) {
-      acc.dtheta_sq += dth[l];
-      acc.grad_sq += g2[l];
-      acc.dmax = std::max(acc.dmax, dmax[l]);
-      acc.dmin = std::min(acc.dmin, dmin[l]);
-      acc.nnz += nnz[l];
-      acc.n_small += small[l];
-      acc.nnz_aux += nnz_aux[l];
-    }
-  }
-};
-
-/// Probe reductions over one tile: old/new θ, g, D, x. Within a tile (≤ kTile values) the sums
-/// run in T over kLanes lanes (vectorizable without reassociation); each tile's lane sums are
-/// then added in double.
-template <bool Theta, class T>
-inline void tile_probes(Lanes& L, const T* old, const T* nw, const T* g, const T* D, const T* x, int64_t len,
-                        bool count, bool count_aux) {
-  T dth[kLanes] = {}, g2[kLanes] = {}, mx[kLanes], mn[kLanes];
-  int32_t nz[kLanes] = {}, sm[kLanes] = {};
-  for (int l = 0; l < kLanes; ++l) mx[l] = mn[l] = D[0];
-  const T small_thr = T(1e-3);
-  int64_t j = 0;
-  for (; j + kLanes <= len; j += kLanes) {
-    for (int l = 0; l < kLanes; ++l) {
-      const T gv = g[j + l], Dv = D[j + l];
-      g2[l] += gv * gv;
-      mx[l] = mx[l] > Dv ? mx[l] : Dv;
-      mn[l] = mn[l] < Dv ? mn[l] : Dv;
-      if constexpr (Theta) {
-        const T d = nw[j + l] - old[j + l];
-        dth[l] += d * d;
-        nz[l] += nw[j + l] != T(0) ? 1 : 0;
-        sm[l] += std::fabs(nw[j + l]) <= small_thr ? 1 : 0;
-      }
-    }
-  }
-  for (; j < len; ++j) {
-    const T gv = g[j], Dv = D[j];
-    g2[0] += gv * gv;
-    mx[0] = mx[0] > Dv ? mx[0] : Dv;
-    mn[0] = mn[0] < Dv ? mn[0] : Dv;
-    if constexpr (Theta) {
-      const T d = nw[j] - old[j];
-      dth[0] += d * d;
-      nz[0] += nw[j] != T(0) ? 1 : 0;
-      sm[0] += std::fabs(nw[j]) <= small_thr ? 1 : 0;
-    }
-  }
-  for (int l = 0; l < kLanes; ++l) {
-    L.g2[l] += double(g2[l]);
-    L.dmax[l] = std::max(L.dmax[l], double(mx[l]));
-    L.dmin[l] = std::min(L.dmin[l], double(mn[l]));
-    if (Theta) {
-      L.dth[l] += double(dth[l]);
-      if (count) {
-        L.nnz[l] += nz[l];
-        L.small[l] += sm[l];
-      }
-    }
-  }
-  if (Theta && count && count_aux)
-    for (j = 0; j < len; ++j) L.nnz_aux[j % kLanes] += x[j] != T(0) ? 1 : 0;
+/// The job of one fused diagonal pass (separable op or ZTau) over the buffers of b.
+CpuJob make_job(const DiagStep& s, const DiagBuffers& b, void* aux, void* tau) {
+  CpuJob j;
+  j.mode = s.mode;
+  j.precond = s.precond;
+  j.c = s.c;
+  if (s.reg && s.mode != Mode::ZTau) j.spec = s.reg->spec();
+  j.probes = s.probes;
+  j.count_sparsity = s.count_sparsity;
+  j.dbl = b.theta.scalar_type() == torch::kDouble;
+  j.theta = b.theta.data_ptr();
+  j.grad = b.grad.data_ptr();
+  j.m = b.m.data_ptr();
+  j.v = s.precond == Precond::Identity || !b.v.defined() ? nullptr : b.v.data_ptr();
+  j.aux = aux;
+  j.tau = tau;
+  return j;
 }
 
-// One fused pass of a diagonal step over [i0, i1), tile by tile: the update loop (no reductions,
-// no data-dependent stores, so it vectorizes) and then the probe reductions on the tile while it
-// is in L1.
-template <Mode M, Precond P, bool Probes, class Op, class T>
-void diag_range(const Op& op, const DiagStep& s, T* th, const T* g, T* m, T* v, T* aux, T* tau, int64_t i0,
-                int64_t i1, ProbeAcc& acc) {
-  const DiagCoeffs c = s.c;
-  Lanes L;
-  alignas(64) T oldb[kTile], Db[kTile], xb[kTile];
-  for (int64_t t0 = i0; t0 < i1; t0 += kTile) {
-    const int64_t len = std::min(kTile, i1 - t0);
-    T* thp = th + t0;
-    const T* gp = g + t0;
-    T* mp = m + t0;
-    T* vp = P == Precond::Identity ? nullptr : v + t0;
-    if constexpr (M == Mode::ZTau) {
-      T* zp = aux + t0;
-      T* tp = tau + t0;
-      for (int64_t j = 0; j < len; ++j) {
-        T D, x, t;
-        diag_update<M, P>(op, c, thp[j], gp[j], mp[j], P == Precond::Identity ? nullptr : vp + j, D, x, t);
-        zp[j] = x;
-        tp[j] = t;
-        Db[j] = D;
-      }
-      if constexpr (Probes) tile_probes<false>(L, oldb, thp, gp, Db, xb, len, false, false);
-    } else {
-      for (int64_t j = 0; j < len; ++j) {
-        T D, x, t;
-        const T old = thp[j];
-        thp[j] = diag_update<M, P>(op, c, old, gp[j], mp[j], P == Precond::Identity ? nullptr : vp + j, D, x, t);
-        oldb[j] = old;
-        Db[j] = D;
-        xb[j] = x;
-      }
-      if (aux) std::copy(xb, xb + len, aux + t0);
-      if constexpr (Probes) tile_probes<true>(L, oldb, thp, gp, Db, xb, len, s.count_sparsity, aux != nullptr);
-    }
-  }
-  if constexpr (Probes) L.into(acc);
+using DiagRangeFn = void (*)(const CpuJob&, int64_t, int64_t, ProbeAcc&);
+using Sr2RangeFn = void (*)(const CpuSr2Job&, int64_t, int64_t, ProbeAcc&);
+
+std::atomic<int> g_isa{-1};
+
+DiagRangeFn diag_range_fn() {
+#ifdef PROXBENCH_HAVE_AVX2_KERNELS
+  if (cpu_isa() == CpuIsa::Avx2) return &isa_avx2::diag_range;
+#endif
+  return &isa_base::diag_range;
 }
 
-// Phase 3 of the two-phase form: θ ← θ' + ε (x − θ'), x read from aux, probes on θ.
-template <bool Probes, class T>
-void finish_range(const DiagStep& s, T* th, const T* aux, int64_t i0, int64_t i1, ProbeAcc& acc) {
-  const T wd = T(s.c.wd), eps = T(s.c.eps);
-  const bool plain = s.c.eps == 1.0 && s.mode != Mode::Subgrad;
-  double dth = 0;
-  int64_t nnz = 0, small = 0, nnz_aux = 0;
-  for (int64_t i = i0; i < i1; ++i) {
-    const T old = th[i], x = aux[i];
-    const T thw = wd * old;
-    const T nw = plain ? x : thw + eps * (x - thw);
-    th[i] = nw;
-    if constexpr (Probes) {
-      double d = double(nw) - double(old);
-      dth += d * d;
-      if (s.count_sparsity) {
-        nnz += nw != T(0);
-        small += std::fabs(nw) <= T(1e-3);
-        if (s.write_aux) nnz_aux += x != T(0);
-      }
-    }
-  }
-  if constexpr (Probes) {
-    acc.dtheta_sq += dth;
-    acc.nnz += nnz;
-    acc.n_small += small;
-    acc.nnz_aux += nnz_aux;
-  }
+Sr2RangeFn sr2_range_fn() {
+#ifdef PROXBENCH_HAVE_AVX2_KERNELS
+  if (cpu_isa() == CpuIsa::Avx2) return &isa_avx2::sr2_range;
+#endif
+  return &isa_base::sr2_range;
 }
 
-template <Mode M, Precond P, bool Probes, class Op, class T>
-void run_diag(const Op& op, const DiagStep& s, DiagBuffers& b, T* aux, T* tau, ProbePartials& pp) {
-  const int64_t n = b.theta.numel();
-  T* th = ptr<T>(b.theta);
-  const T* g = ptr<T>(b.grad);
-  T* m = ptr<T>(b.m);
-  T* v = P == Precond::Identity ? nullptr : ptr<T>(b.v);
+/// One fused pass over the whole tensor, chunked over the threads; probes into pp's slots.
+void run_diag(const CpuJob& job, int64_t n, ProbePartials& pp) {
+  const DiagRangeFn fn = diag_range_fn();
   const int64_t K = pp.prepare(n);
-  for_chunks(n, K, [&](int64_t k, int64_t i0, int64_t i1) {
-    diag_range<M, P, Probes>(op, s, th, g, m, v, aux, tau, i0, i1, pp.slot(k));
-  });
-}
-
-template <class T, class F>
-void dispatch_mpp(const DiagStep& s, F&& f) {
-  auto with_probes = [&](auto mode, auto pc) {
-    if (s.probes)
-      f(mode, pc, std::true_type{});
-    else
-      f(mode, pc, std::false_type{});
-  };
-  auto with_precond = [&](auto mode) {
-    switch (s.precond) {
-      case Precond::Identity: return with_probes(mode, std::integral_constant<Precond, Precond::Identity>{});
-      case Precond::Ema: return with_probes(mode, std::integral_constant<Precond, Precond::Ema>{});
-      case Precond::Sum: return with_probes(mode, std::integral_constant<Precond, Precond::Sum>{});
-    }
-  };
-  switch (s.mode) {
-    case Mode::Prox: return with_precond(std::integral_constant<Mode, Mode::Prox>{});
-    case Mode::Subgrad: return with_precond(std::integral_constant<Mode, Mode::Subgrad>{});
-    case Mode::ZTau: return with_precond(std::integral_constant<Mode, Mode::ZTau>{});
-  }
+  for_chunks(n, K, [&](int64_t k, int64_t i0, int64_t i1) { fn(job, i0, i1, pp.slot(k)); });
 }
 
 void check_buffers(const DiagStep& s, const DiagBuffers& b) {
@@ -268,20 +103,96 @@ void check_buffers(const DiagStep& s, const DiagBuffers& b) {
   TORCH_CHECK(s.precond == Precond::Identity || b.v.defined(), "proxbench fused step: missing v buffer");
 }
 
+
+/// Phase 3 of the two-phase form: θ ← θ' + ε (x − θ'), x read from aux, probes on θ.
+template <bool Probes, class T>
+void finish_range(const DiagStep& s, T* th, const T* aux, int64_t i0, int64_t i1, ProbeAcc& acc) {
+  const T wd = T(s.c.wd), eps = T(s.c.eps);
+  const bool plain = s.c.eps == 1.0 && s.mode != Mode::Subgrad;
+  double dth = 0;
+  int64_t nnz = 0, small = 0, nnz_aux = 0;
+  for (int64_t i = i0; i < i1; ++i) {
+    const T old = th[i];
+    T x = aux[i];
+    if (s.c.clip > 0) x = std::min(std::max(x, T(-s.c.clip)), T(s.c.clip));
+    const T thw = wd * old;
+    const T nw = plain ? x : thw + eps * (x - thw);
+    th[i] = nw;
+    if constexpr (Probes) {
+      double d = double(nw) - double(old);
+      dth += d * d;
+      if (s.count_sparsity) {
+        nnz += nw != T(0);
+        small += std::fabs(nw) <= T(1e-3);
+        if (s.write_aux) nnz_aux += x != T(0);
+      }
+    }
+  }
+  if constexpr (Probes) {
+    acc.dtheta_sq += dth;
+    acc.nnz += nnz;
+    acc.n_small += small;
+    acc.nnz_aux += nnz_aux;
+  }
+}
+
 }  // namespace
 
-void ProbeAcc::merge(const ProbeAcc& o) {
-  dtheta_sq += o.dtheta_sq;
-  grad_sq += o.grad_sq;
-  dmax = std::max(dmax, o.dmax);
-  dmin = std::min(dmin, o.dmin);
-  nnz += o.nnz;
-  n_small += o.n_small;
-  nnz_aux += o.nnz_aux;
-  numel += o.numel;
-  e0 += o.e0;
-  e1 += o.e1;
-  e2 += o.e2;
+bool cpu_isa_available(CpuIsa isa) {
+  if (isa == CpuIsa::Base) return true;
+#if defined(PROXBENCH_HAVE_AVX2_KERNELS) && (defined(__GNUC__) || defined(__clang__))
+  return __builtin_cpu_supports("avx2");
+#else
+  return false;
+#endif
+}
+
+const char* cpu_isa_name(CpuIsa isa) { return isa == CpuIsa::Avx2 ? "avx2" : "base"; }
+
+CpuIsa cpu_isa() {
+  int v = g_isa.load(std::memory_order_relaxed);
+  if (v < 0) {
+    CpuIsa isa = cpu_isa_available(CpuIsa::Avx2) ? CpuIsa::Avx2 : CpuIsa::Base;
+    if (const char* e = std::getenv("PROXBENCH_KERNEL_ISA"); e && *e) {
+      if (std::strcmp(e, "base") == 0) {
+        isa = CpuIsa::Base;
+      } else if (std::strcmp(e, "avx2") == 0) {
+        if (!cpu_isa_available(CpuIsa::Avx2))
+          throw Error("PROXBENCH_KERNEL_ISA=avx2: the AVX2 kernels are not built in or this CPU lacks AVX2");
+        isa = CpuIsa::Avx2;
+      } else {
+        throw Error(std::string("PROXBENCH_KERNEL_ISA='") + e + "': expected 'base' or 'avx2'");
+      }
+    }
+    v = static_cast<int>(isa);
+    g_isa.store(v, std::memory_order_relaxed);
+  }
+  return static_cast<CpuIsa>(v);
+}
+
+void set_cpu_isa(CpuIsa isa) {
+  if (!cpu_isa_available(isa))
+    throw Error(std::string("set_cpu_isa: '") + cpu_isa_name(isa) + "' kernels are not available on this build/CPU");
+  g_isa.store(static_cast<int>(isa), std::memory_order_relaxed);
+}
+
+bool fused_separable(const Regularizer* reg) {
+  if (!reg) return true;
+  return reg->spec().kind != RegKind::GroupL21 && reg->spec().kind != RegKind::Custom;
+}
+
+bool contiguous_groups(const Regularizer* reg, const torch::Tensor& t, int64_t& size) {
+  if (!reg || reg->spec().kind != RegKind::GroupL21) return false;
+  const auto l = reg->group_layout();
+  if (l == GroupLayout::Whole || t.dim() < 2) {
+    size = t.numel();
+    return true;
+  }
+  if (l == GroupLayout::Rows) {
+    size = t.size(0) == 0 ? 0 : t.numel() / t.size(0);
+    return true;
+  }
+  return false;
 }
 
 int64_t ProbePartials::prepare(int64_t n, int64_t max_chunks) {
@@ -307,70 +218,57 @@ int64_t diag_step(const DiagStep& s, DiagBuffers& b, ProbePartials& pp, ProbeAcc
   const int64_t n = b.theta.numel();
   if (s.count_sparsity) acc.numel += n;
   const bool has_reg = s.reg && s.reg->spec().kind != RegKind::None;
+  if (fused_separable(s.reg)) {
+    // One pass: moments, preconditioner, prox (or subgradient), probes.
+    TORCH_CHECK(s.mode != Mode::ZTau, "proxbench fused step: ZTau is internal to the two-phase paths");
+    TORCH_CHECK(!s.write_aux || b.aux.defined(), "proxbench fused step: write_aux needs the aux buffer");
+    run_diag(make_job(s, b, s.write_aux ? b.aux.data_ptr() : nullptr, nullptr), n, pp);
+    pp.reduce_into(acc);
+    return (has_reg && s.mode == Mode::Prox) ? 1 : 0;
+  }
+  // Two-phase path (group l2,1, plugins).
+  TORCH_CHECK(b.aux.defined() && b.tau.defined(), "proxbench fused step: two-phase path needs z and tau buffers");
+  DiagStep s1 = s;
+  s1.mode = Mode::ZTau;
+  int64_t gsize = 0;
   int64_t prox_evals = 0;
   AT_DISPATCH_FLOATING_TYPES(b.theta.scalar_type(), "proxbench_diag_step", [&] {
     using T = scalar_t;
-    if (fused_separable(s.reg)) {
-      // One pass: moments, preconditioner, prox (or subgradient), probes.
-      visit_op(s.reg, [&](auto op) {
-        dispatch_mpp<T>(s, [&](auto mode, auto pc, auto probes) {
-          constexpr Mode M = decltype(mode)::value;
-          if constexpr (M != Mode::ZTau) {
-            T* aux = s.write_aux ? ptr<T>(b.aux) : nullptr;
-            run_diag<M, decltype(pc)::value, decltype(probes)::value>(op, s, b, aux, static_cast<T*>(nullptr), pp);
-          }
-        });
-      });
-      pp.reduce_into(acc);
-      prox_evals = (has_reg && s.mode == Mode::Prox) ? 1 : 0;
-      return;
-    }
-    // Two-phase path (group l2,1, plugins).
-    TORCH_CHECK(b.aux.defined() && b.tau.defined(), "proxbench fused step: two-phase path needs z and tau buffers");
-    DiagStep s1 = s;
-    int64_t gsize = 0;
     if (s.mode == Mode::Prox && contiguous_groups(s.reg, b.theta, gsize) && gsize > 0) {
       // Group l2,1 with contiguous groups: per chunk of groups, phase 1 (z, τ into scratch), the
       // group prox, phase 3 (θ, probes) — each group stays in cache between the phases.
-      s1.mode = Mode::ZTau;
       const int64_t ng = n / gsize;
       const int64_t K = pp.prepare(n, ng);
+      const CpuJob job = make_job(s1, b, b.aux.data_ptr(), b.tau.data_ptr());
+      const DiagRangeFn fn = diag_range_fn();
       T* th = ptr<T>(b.theta);
-      const T* g = ptr<T>(b.grad);
-      T* m = ptr<T>(b.m);
-      T* v = ptr<T>(b.v);
       T* z = ptr<T>(b.aux);
       T* tau = ptr<T>(b.tau);
-      dispatch_mpp<T>(s1, [&](auto, auto pc, auto probes) {
-        constexpr Precond P = decltype(pc)::value;
-        constexpr bool Pr = decltype(probes)::value;
-        for_chunks(ng, K, [&](int64_t k, int64_t g0, int64_t g1) {
-          for (int64_t gi = g0; gi < g1; ++gi) {
-            const int64_t i0 = gi * gsize, i1 = i0 + gsize;
-            diag_range<Mode::ZTau, P, Pr>(scalar::NoneOp{}, s1, th, g, m, P == Precond::Identity ? nullptr : v, z,
-                                          tau, i0, i1, pp.slot(k));
-            group_l21_prox(z + i0, tau + i0, false, gsize, int64_t(1));
-            finish_range<Pr>(s, th, z, i0, i1, pp.slot(k));
-          }
-        });
+      for_chunks(ng, K, [&](int64_t k, int64_t g0, int64_t g1) {
+        for (int64_t gi = g0; gi < g1; ++gi) {
+          const int64_t i0 = gi * gsize, i1 = i0 + gsize;
+          fn(job, i0, i1, pp.slot(k));
+          group_l21_prox(z + i0, tau + i0, false, gsize, int64_t(1));
+          if (s.probes)
+            finish_range<true>(s, th, z, i0, i1, pp.slot(k));
+          else
+            finish_range<false>(s, th, z, i0, i1, pp.slot(k));
+        }
       });
       pp.reduce_into(acc);
       prox_evals = 1;
       return;
     }
-    torch::Tensor grad_eff = b.grad;
     if (s.mode == Mode::Subgrad) {
       // aux ← r'(θ), then g_eff = g + λ r'(θ) in the tau scratch (the subgradient is not separable).
       s.reg->subgradient(b.theta, b.aux);
       b.tau.copy_(b.grad).add_(b.aux, s.c.sub_lambda);
       DiagBuffers b1 = b;
       b1.grad = b.tau;
-      s1.c.sub_lambda = 0;
-      dispatch_mpp<T>(s1, [&](auto, auto pc, auto probes) {
-        run_diag<Mode::Subgrad, decltype(pc)::value, decltype(probes)::value>(scalar::NoneOp{}, s1, b1,
-                                                                               static_cast<T*>(nullptr),
-                                                                               static_cast<T*>(nullptr), pp);
-      });
+      DiagStep s2 = s;
+      s2.reg = nullptr;
+      s2.c.sub_lambda = 0;
+      run_diag(make_job(s2, b1, nullptr, nullptr), n, pp);
       ProbeAcc a;
       pp.reduce_into(a);
       // ‖g_t‖² is the loss gradient's, not ĝ's (rare path: a separate reduction).
@@ -378,11 +276,7 @@ int64_t diag_step(const DiagStep& s, DiagBuffers& b, ProbePartials& pp, ProbeAcc
       acc.merge(a);
       return;
     }
-    s1.mode = Mode::ZTau;
-    dispatch_mpp<T>(s1, [&](auto, auto pc, auto probes) {
-      run_diag<Mode::ZTau, decltype(pc)::value, decltype(probes)::value>(scalar::NoneOp{}, s1, b, ptr<T>(b.aux),
-                                                                         ptr<T>(b.tau), pp);
-    });
+    run_diag(make_job(s1, b, b.aux.data_ptr(), b.tau.data_ptr()), n, pp);
     pp.reduce_into(acc);
     s.reg->prox_(b.aux, b.tau);
     prox_evals = 1;
@@ -400,40 +294,6 @@ int64_t diag_step(const DiagStep& s, DiagBuffers& b, ProbePartials& pp, ProbeAcc
   return prox_evals;
 }
 
-namespace {
-template <bool Probes, class Op, class T>
-void sr2_range(const Op& op, T lam_sig, T inv_sigma, T* th, const T* g, T* prev, bool count, int64_t i0, int64_t i1,
-               ProbeAcc& acc) {
-  double gs = 0, r0 = 0, r1 = 0, s2 = 0, g2 = 0;
-  int64_t nnz = 0, small = 0;
-  for (int64_t i = i0; i < i1; ++i) {
-    const T t = th[i], gi = g[i];
-    const T x = op.prox(t - gi * inv_sigma, lam_sig);
-    const T s = x - t;
-    prev[i] = t;
-    th[i] = x;
-    gs += double(gi) * double(s);
-    r0 += double(op.value(t));
-    r1 += double(op.value(x));
-    s2 += double(s) * double(s);
-    g2 += double(gi) * double(gi);
-    if constexpr (Probes) {
-      if (count) {
-        nnz += x != T(0);
-        small += std::fabs(x) <= T(1e-3);
-      }
-    }
-  }
-  acc.e0 += gs;
-  acc.e1 += r0;
-  acc.e2 += r1;
-  acc.dtheta_sq += s2;
-  acc.grad_sq += g2;
-  acc.nnz += nnz;
-  acc.n_small += small;
-}
-}  // namespace
-
 int64_t sr2_trial(const Regularizer* reg, double lambda, double inv_sigma, torch::Tensor& theta,
                   const torch::Tensor& grad, torch::Tensor& prev, torch::Tensor& scratch, bool probes,
                   bool count_sparsity, ProbePartials& pp, ProbeAcc& acc) {
@@ -447,44 +307,41 @@ int64_t sr2_trial(const Regularizer* reg, double lambda, double inv_sigma, torch
   const int64_t n = theta.numel();
   if (count_sparsity) acc.numel += n;
   const bool has_reg = reg && reg->spec().kind != RegKind::None && lambda != 0;
-  AT_DISPATCH_FLOATING_TYPES(theta.scalar_type(), "proxbench_sr2_trial", [&] {
-    using T = scalar_t;
-    T* th = ptr<T>(theta);
-    const T* g = ptr<T>(grad);
-    T* pv = ptr<T>(prev);
-    if (fused_separable(reg)) {
-      visit_op(reg, [&](auto op) {
-        const int64_t K = pp.prepare(n);
-        const T ls = T(lambda * inv_sigma), is = T(inv_sigma);
-        for_chunks(n, K, [&](int64_t k, int64_t i0, int64_t i1) {
-          if (probes)
-            sr2_range<true>(op, ls, is, th, g, pv, count_sparsity, i0, i1, pp.slot(k));
-          else
-            sr2_range<false>(op, ls, is, th, g, pv, count_sparsity, i0, i1, pp.slot(k));
-        });
-        pp.reduce_into(acc);
-      });
-      return;
-    }
-    // Two-phase: z = θ − g/σ in scratch, virtual prox with τ = λ/σ, then s = x − θ.
-    TORCH_CHECK(scratch.defined(), "sr2_trial: scratch buffer required for non-separable regularizers");
-    ProbeAcc a;
-    a.e1 = reg->value(theta);
-    prev.copy_(theta);
-    scratch.copy_(theta).add_(grad, -inv_sigma);
-    reg->prox_(scratch, torch::full({1}, lambda * inv_sigma, theta.options()));
-    a.e2 = reg->value(scratch);
-    torch::Tensor s = scratch - theta;  // rare path (group / plugin): temporaries accepted
-    a.e0 = (grad.to(torch::kDouble) * s.to(torch::kDouble)).sum().item<double>();
-    a.dtheta_sq = s.to(torch::kDouble).pow(2).sum().item<double>();
-    a.grad_sq = grad.to(torch::kDouble).pow(2).sum().item<double>();
-    theta.copy_(scratch);
-    if (probes && count_sparsity) {
-      a.nnz = theta.ne(0).sum().item<int64_t>();
-      a.n_small = theta.abs().le(1e-3).sum().item<int64_t>();
-    }
-    acc.merge(a);
-  });
+  if (fused_separable(reg)) {
+    CpuSr2Job job;
+    if (reg) job.spec = reg->spec();
+    job.lam_sig = lambda * inv_sigma;
+    job.inv_sigma = inv_sigma;
+    job.probes = probes;
+    job.count_sparsity = count_sparsity;
+    job.dbl = theta.scalar_type() == torch::kDouble;
+    job.theta = theta.data_ptr();
+    job.grad = grad.data_ptr();
+    job.prev = prev.data_ptr();
+    const Sr2RangeFn fn = sr2_range_fn();
+    const int64_t K = pp.prepare(n);
+    for_chunks(n, K, [&](int64_t k, int64_t i0, int64_t i1) { fn(job, i0, i1, pp.slot(k)); });
+    pp.reduce_into(acc);
+    return has_reg ? 1 : 0;
+  }
+  // Two-phase: z = θ − g/σ in scratch, virtual prox with τ = λ/σ, then s = x − θ.
+  TORCH_CHECK(scratch.defined(), "sr2_trial: scratch buffer required for non-separable regularizers");
+  ProbeAcc a;
+  a.e1 = reg->value(theta);
+  prev.copy_(theta);
+  scratch.copy_(theta).add_(grad, -inv_sigma);
+  reg->prox_(scratch, torch::full({1}, lambda * inv_sigma, theta.options()));
+  a.e2 = reg->value(scratch);
+  torch::Tensor st = scratch - theta;  // rare path (group / plugin): temporaries accepted
+  a.e0 = (grad.to(torch::kDouble) * st.to(torch::kDouble)).sum().item<double>();
+  a.dtheta_sq = st.to(torch::kDouble).pow(2).sum().item<double>();
+  a.grad_sq = grad.to(torch::kDouble).pow(2).sum().item<double>();
+  theta.copy_(scratch);
+  if (probes && count_sparsity) {
+    a.nnz = theta.ne(0).sum().item<int64_t>();
+    a.n_small = theta.abs().le(1e-3).sum().item<int64_t>();
+  }
+  acc.merge(a);
   return has_reg ? 1 : 0;
 }
 
@@ -499,14 +356,12 @@ void restore(torch::Tensor& theta, const torch::Tensor& prev, bool count, ProbeP
     const T* pv = ptr<T>(prev);
     const int64_t K = pp.prepare(n);
     for_chunks(n, K, [&](int64_t k, int64_t i0, int64_t i1) {
+      std::memcpy(th + i0, pv + i0, sizeof(T) * size_t(i1 - i0));
+      if (!count) return;
       int64_t nnz = 0, small = 0;
       for (int64_t i = i0; i < i1; ++i) {
-        const T x = pv[i];
-        th[i] = x;
-        if (count) {
-          nnz += x != T(0);
-          small += std::fabs(x) <= T(1e-3);
-        }
+        nnz += pv[i] != T(0);
+        small += std::fabs(pv[i]) <= T(1e-3);
       }
       pp.slot(k).nnz += nnz;
       pp.slot(k).n_small += small;

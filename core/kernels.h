@@ -40,16 +40,6 @@
 
 namespace proxbench::core::kernels {
 
-/// One reduction slot (per chunk). Doubles accumulate float32 values exactly enough for probes.
-struct ProbeAcc {
-  double dtheta_sq = 0, grad_sq = 0;
-  double dmax = -std::numeric_limits<double>::infinity();
-  double dmin = std::numeric_limits<double>::infinity();
-  int64_t nnz = 0, n_small = 0, nnz_aux = 0, numel = 0;
-  double e0 = 0, e1 = 0, e2 = 0;  ///< SR2: gᵀs, r(θ), r(θ+s) sums
-  void merge(const ProbeAcc& o);
-};
-
 /// Preallocated per-chunk partials; resized only when the thread count changes.
 class ProbePartials {
  public:
@@ -81,6 +71,14 @@ struct DiagStep {
   bool count_sparsity = true;        ///< nnz / n_small counted (regularized groups)
   bool write_aux = false;            ///< Prox-SGD: store x̂ in buffers.aux
 };
+
+/// True when the one-pass fused path applies: no regularizer or a separable built-in one (not group
+/// l2,1, not a plugin). Shared with the CUDA glue (core/cuda/torch_glue.cpp).
+bool fused_separable(const Regularizer* reg);
+
+/// Group l2,1 whose groups are contiguous runs of `size` values of t (rows layout, whole-tensor
+/// layout, or any layout of a tensor of dim < 2).
+bool contiguous_groups(const Regularizer* reg, const torch::Tensor& t, int64_t& size);
 
 /// True when reg has no fused scalar op (group l2,1, plugins): diag_step then needs the z and τ
 /// scratch buffers (DiagBuffers::aux, ::tau) and sr2_trial its scratch buffer.

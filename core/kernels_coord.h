@@ -6,6 +6,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "core/common.h"
 
@@ -39,6 +40,31 @@ struct DiagCoeffs {
   bool tau_precond = true;
   double eps = 1.0;       ///< θ ← θ + eps (x − θ); 1 = ProxGen, ε_t = Prox-SGD (6)
   double sub_lambda = 0;  ///< Subgrad mode: g ← g + sub_lambda · r'(θ)
+  double clip = 0;        ///< Prox mode: x ← min(max(x, −clip), clip) after the prox; 0 = off
+                          ///< (ProxQuant's official code clips to [−1, 1])
+};
+
+/// Probe sums of a fused pass (one per chunk, merged on the host): ‖θ_{t+1} − θ_t‖², ‖g_t‖², max and
+/// min of C_t + δ, non-zero count, count of |θ| ≤ 1e-3, non-zeros of x̂ (Prox-SGD), SR2's sums.
+struct ProbeAcc {
+  double dtheta_sq = 0, grad_sq = 0;
+  double dmax = -std::numeric_limits<double>::infinity();
+  double dmin = std::numeric_limits<double>::infinity();
+  int64_t nnz = 0, n_small = 0, nnz_aux = 0, numel = 0;
+  double e0 = 0, e1 = 0, e2 = 0;  ///< SR2: gᵀs, r(θ), r(θ+s) sums
+  void merge(const ProbeAcc& o) {
+    dtheta_sq += o.dtheta_sq;
+    grad_sq += o.grad_sq;
+    dmax = o.dmax > dmax ? o.dmax : dmax;
+    dmin = o.dmin < dmin ? o.dmin : dmin;
+    nnz += o.nnz;
+    n_small += o.n_small;
+    nnz_aux += o.nnz_aux;
+    numel += o.numel;
+    e0 += o.e0;
+    e1 += o.e1;
+    e2 += o.e2;
+  }
 };
 
 // ---- per-coordinate functions (PB_HD: reusable by a CUDA kernel) -------------------------------
@@ -63,12 +89,15 @@ PB_INLINE T precond_update(const DiagCoeffs& c, T g, T& m, T* v) {
 /// output (x̂ for Prox-SGD), z/tau the ZTau outputs.
 template <Mode M, Precond P, class Op, class T>
 PB_INLINE T diag_update(const Op& op, const DiagCoeffs& c, T theta, T g, T& m, T* v, T& D, T& x, T& tau) {
-  T th = c.wd == 1.0 ? theta : T(c.wd) * theta;
+  const T th = T(c.wd) * theta;  // exact when wd = 1
   if constexpr (M == Mode::Subgrad) g = g + T(c.sub_lambda) * op.subgrad(th);
   D = precond_update<P>(c, g, m, v);
   const T inv_d = T(1) / D;  // one division per coordinate
   T z = th - T(c.a) * m * inv_d;
-  tau = c.tau_precond ? T(c.b) * inv_d : T(c.b);
+  // τ = b/D or b, as arithmetic on loop-invariant factors (b·(1/D) + 0 or 0·(1/D) + b: exact), so
+  // that no select on a bool stops the CPU loops from vectorizing.
+  const T b1 = T(c.tau_precond ? c.b : 0.0), b0 = T(c.tau_precond ? 0.0 : c.b);
+  tau = b1 * inv_d + b0;
   if constexpr (M == Mode::Subgrad) {
     x = z;
     return z;
@@ -77,6 +106,8 @@ PB_INLINE T diag_update(const Op& op, const DiagCoeffs& c, T theta, T g, T& m, T
     return theta;
   } else {
     x = op.prox(z, tau);
+    const T xc = x < T(-c.clip) ? T(-c.clip) : (x > T(c.clip) ? T(c.clip) : x);
+    x = c.clip > 0 ? xc : x;  // selects
     return c.eps == 1.0 ? x : th + T(c.eps) * (x - th);
   }
 }

@@ -18,6 +18,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "core/common.h"
 
@@ -107,37 +108,66 @@ PB_INLINE bool shrink_l1(T a, T tau, T& d) {
 }
 
 /// l_{1/2} half thresholding (Xu, Chang, Xu, Zhang, IEEE TNNLS 23(7) 2012, Thm. 1, in the ½ scaling:
-/// λ_Xu = 2τ). Threshold t = (3/2)τ^{2/3}; above it the trig root
-///   φ = arccos((τ/4)(3/a)^{3/2}),  y₀ = (2/3) a (1 + cos((2/3)(π − φ))),
-/// followed by one pass of the stationarity relation y = a − τ/(2√y₀) (prox-reference.md §1(c)).
+/// λ_Xu = 2τ). The minimizer is nonzero iff a > t = (3/2)τ^{2/3} (tie → 0), tested as
+/// (a/1.5)^{3/2} > τ (same inequality, no cube root; exact at the golden ties). Above t, y = a − d
+/// with the stationarity relation y + τ/(2√y) = a. Instead of Xu's trig root (acos, cos: scalar
+/// libm calls), √y = u√a where u is the largest root of the scale-free cubic
+///   2u³ − 2u + β = 0,   β = τ a^{−3/2} ∈ [0, 2√6/9] above t,
+/// found by Newton from u₀ = 1 − β/4 ≥ u* (f convex on u > 0, so the iterates decrease monotonically
+/// to u*): 4 steps in float32, 5 in float64 reach the rounding level (worst case at the threshold,
+/// relative error 9e-8 and 3e-16 over a 2·10^5-point sweep of β). Then d = τ/(2u√a) (the shrink
+/// form of prox-reference.md §1(c)). Branch-free (selects only: every op is + − × ÷ sqrt), so the
+/// fused loops vectorize it; masked lanes may hold inf/NaN and are discarded by the select.
 template <class T>
 PB_INLINE bool shrink_l12(T a, T tau, T& d) {
-  const T ct = std::cbrt(tau);
-  if (!(a > T(1.5) * ct * ct)) return false;
-  // (τ/4)(3/a)^{3/2} = (3√3/4)·(τ/a)/√a; τ/a and the quotient cannot overflow above the threshold.
-  const T c = T(1.299038105676658) * ((tau / a) / std::sqrt(a));
-  const T phi = std::acos(c);
-  const T y0 = T(2) / T(3) * a * (T(1) + std::cos(T(2) / T(3) * (T(3.141592653589793) - phi)));
-  d = tau / (T(2) * std::sqrt(y0));
-  return true;
+  const T a15 = a / T(1.5);
+  const bool above = a15 * std::sqrt(a15) > tau;
+  const T ra = std::sqrt(a);
+  const T beta = (tau / a) / ra;
+  T u = T(1) - beta / T(4);
+  constexpr int kSteps = sizeof(T) <= 4 ? 4 : 5;
+  for (int k = 0; k < kSteps; ++k) u = u - (T(2) * u * u * u - T(2) * u + beta) / (T(6) * u * u - T(2));
+  d = tau / (T(2) * u * ra);
+  return above;
 }
 
-/// l_{2/3} (Cao, Sun, Xu, J. Vis. Commun. Image Represent. 24 (2013), in the ½ scaling λ_Cao = 2τ),
-/// scale-free Cardano form of prox-reference.md §1(d) (no acosh/cosh: float32-safe).
-/// Threshold t = 2(2τ/3)^{3/4}; above it κ = (8τ/3)a^{−4/3} ∈ (0, 2^{2/3}],
-///   u = cbrt(½ + sqrt(¼ − κ³/27)), σ = u + κ/(3u), g = (√σ + sqrt(2/√σ − σ))/2,
-///   y = a − (2τ/3)/(a^{1/3} g).
+/// Rough cube root of x > 0 in float (≈ 3% relative): the exponent divided by 3 on the bit
+/// pattern (integer ops only, so it vectorizes). Only a Newton starting point.
+PB_INLINE float cbrt_guess(float x) {
+  uint32_t i;
+  memcpy(&i, &x, sizeof i);
+  i = i / 3u + 709921077u;
+  float y;
+  memcpy(&y, &i, sizeof y);
+  return y;
+}
+
+/// l_{2/3} (Cao, Sun, Xu, J. Vis. Commun. Image Represent. 24 (2013), in the ½ scaling λ_Cao = 2τ).
+/// With k = 2τ/3 the minimizer is nonzero iff a > t = 2k^{3/4} (tie → 0; k^{3/4} = (√√k)³, no pow),
+/// and then y = a − d with the stationarity relation y + k y^{−1/3} = a (prox-reference.md §1(d)).
+/// Instead of the Cardano form (two cube roots: scalar libm calls), y^{1/3} = k^{1/4}·r where r is
+/// the largest root of the scale-free quartic
+///   r⁴ − A r + 1 = 0,   A = a / k^{3/4} > 2 above t,
+/// found by Newton from r₀ = c(1 − 1/(3Ac)), c ≈ A^{1/3} from cbrt_guess (f convex, r₀ in the basin
+/// where f' > 0, so after at most one step the iterates decrease monotonically to r). 5 steps reach
+/// the rounding level in float32 and float64 (relative error 1e-7 / 2e-16 over A ∈ [2, 2·10^12]);
+/// for A > 10^9 (float) / 10^18 (double) the shrink d/a ≈ A^{−4/3} is below half an ulp and d = 0. Then d = k/(k^{1/4} r)
+/// (shrink form). Branch-free: + − × ÷ sqrt and integer ops, so the fused loops vectorize it.
 template <class T>
 PB_INLINE bool shrink_l23(T a, T tau, T& d) {
-  if (!(a > T(2) * std::pow(T(2) * tau / T(3), T(0.75)))) return false;
-  const T ca = std::cbrt(a);
-  const T kappa = ((T(8) * tau / T(3)) / a) / ca;
-  const T u = std::cbrt(T(0.5) + std::sqrt(max_(T(0.25) - kappa * kappa * kappa / T(27), T(0))));
-  const T sigma = u + kappa / (T(3) * u);
-  const T rs = std::sqrt(sigma);
-  const T g = (rs + std::sqrt(max_(T(2) / rs - sigma, T(0)))) / T(2);
-  d = (T(2) * tau / T(3)) / (ca * g);
-  return true;
+  const T k = T(2) * tau / T(3);
+  const T k4 = std::sqrt(std::sqrt(k));
+  const T k34 = k4 * k4 * k4;
+  const bool above = a > T(2) * k34;
+  const T A = a / k34;
+  // Beyond A = 1e9 (float) / 1e18 (double), d/a ≈ A^{−4/3} is far below half an ulp: x = a exactly
+  // (and r⁴ would overflow float for A ≳ 1e29).
+  const bool huge = !(A < T(sizeof(T) <= 4 ? 1e9 : 1e18));
+  const T c = T(cbrt_guess(float(huge ? T(2) : A)));
+  T r = c * (T(1) - T(1) / (T(3) * A * c));
+  for (int it = 0; it < 5; ++it) r = r - ((r * r * r - A) * r + T(1)) / (T(4) * r * r * r - A);
+  d = huge ? T(0) : k / (k4 * r);
+  return above;
 }
 
 /// General l_q, 0 < q < 1 (Marjanovic & Solo, IEEE TSP 60(11) 2012; Chen, Shen, Suter, IET SP 10(5)
@@ -192,10 +222,11 @@ PB_INLINE T pow_subgrad(T x, T q) {
 /// |z| = (3/2)τ^{2/3}. Subgradient: sign(x)/(2 sqrt(max(|x|, kSubgradEps))), 0 at x = 0.
 struct L12Op {
   template <class T> PB_INLINE T prox(T z, T tau) const {
-    if (tau == T(0)) return z;
     const T a = std::fabs(z);
     T d;
-    return shrink_l12(a, tau, d) ? copysign_(a - d, z) : T(0);
+    const bool nz = shrink_l12(a, tau, d);
+    const T x = nz ? copysign_(a - d, z) : T(0);
+    return tau == T(0) ? z : x;  // selects: vectorizable
   }
   template <class T> PB_INLINE T value(T x) const { return std::sqrt(std::fabs(x)); }
   template <class T> PB_INLINE T subgrad(T x) const { return pow_subgrad(x, T(0.5)); }
@@ -206,10 +237,11 @@ struct L12Op {
 /// Subgradient: sign(x)·(2/3)·max(|x|, kSubgradEps)^{−1/3}, 0 at x = 0.
 struct L23Op {
   template <class T> PB_INLINE T prox(T z, T tau) const {
-    if (tau == T(0)) return z;
     const T a = std::fabs(z);
     T d;
-    return shrink_l23(a, tau, d) ? copysign_(a - d, z) : T(0);
+    const bool nz = shrink_l23(a, tau, d);
+    const T x = nz ? copysign_(a - d, z) : T(0);
+    return tau == T(0) ? z : x;  // selects: vectorizable
   }
   template <class T> PB_INLINE T value(T x) const {
     const T c = std::cbrt(std::fabs(x));
@@ -242,7 +274,6 @@ struct McpOp {
   double lam_p = 1.0;
   double gamma = 3.0;
   template <class T> PB_INLINE T prox(T z, T tau) const {
-    if (tau == T(0)) return z;
     // all branches are evaluated and selected (branch-free; the unselected ones may be inf/NaN)
     const T lp = T(lam_p), gm = T(gamma), a = std::fabs(z);
     const T b = gm * lp;
@@ -251,7 +282,7 @@ struct McpOp {
     const T hard = a > lp * std::sqrt(tau * gm) ? a : T(0);
     const T y = tau < gm ? convex : hard;
     const T x = copysign_(y, z);
-    return y > T(0) ? x : T(0);
+    return tau == T(0) ? z : (y > T(0) ? x : T(0));
   }
   template <class T> PB_INLINE T value(T x) const {
     const T lp = T(lam_p), gm = T(gamma), a = std::fabs(x);
@@ -275,7 +306,6 @@ struct ScadOp {
   double lam_p = 1.0;
   double a = 3.7;
   template <class T> PB_INLINE T prox(T z, T tau) const {
-    if (tau == T(0)) return z;
     // all branches are evaluated and selected (branch-free; the unselected ones may be inf/NaN)
     const T lp = T(lam_p), aa = T(a), az = std::fabs(z);
     const T soft = max_(az - tau * lp, T(0));
@@ -285,7 +315,7 @@ struct ScadOp {
     const T nonconvex = az > thr ? az : soft;
     const T y = tau < aa - T(1) ? convex : nonconvex;
     const T x = copysign_(y, z);
-    return y > T(0) ? x : T(0);
+    return tau == T(0) ? z : (y > T(0) ? x : T(0));
   }
   template <class T> PB_INLINE T value(T x) const {
     const T lp = T(lam_p), aa = T(a), ax = std::fabs(x);
@@ -308,19 +338,32 @@ struct ScadOp {
 /// x = s if |w| ≤ thr_q(τ) (snap to the quantized point; ties snap), else s·(|z| − sign(w)·d).
 /// Subgradient: sign(x)·sign(|x|−1)·q·max(||x|−1|, kSubgradEps)^{q−1}; 0 at |x| = 1 (the minima);
 /// at x = 0 (the central peak) sign(0) := +1 gives −q·1 = −q, which a descent step moves toward +1.
-struct BinaryQuantOp {
+/// Shape of the magnitude problem inside the W-shaped map, fixed at compile time so that the fused
+/// loops see a branch-free body: 1 → q = 1 (soft threshold), 2 → q = ½ (shrink_l12), 3 → q = 2/3
+/// (shrink_l23), 0 → any q
+/// (runtime dispatch of shrink_pow; not vectorizable for q ∉ {1, ½}). All give the same values.
+template <int Shape>
+struct BinaryQuantOpT {
   double q = 1.0;
+  template <class T> PB_INLINE bool shrink(T w, T tau, T& d) const {
+    if constexpr (Shape == 1) return shrink_l1(w, tau, d);
+    else if constexpr (Shape == 2) return shrink_l12(w, tau, d);
+    else if constexpr (Shape == 3) return shrink_l23(w, tau, d);
+    else return shrink_pow(w, tau, q, d);
+  }
   template <class T> PB_INLINE T prox(T z, T tau) const {
-    if (tau == T(0)) return z;
     const T az = std::fabs(z), s = z < T(0) ? T(-1) : T(1);
     const T w = az - T(1);
     T d;
-    if (!shrink_pow(std::fabs(w), tau, q, d)) return s;
-    return s * (w < T(0) ? az + d : az - d);
+    const bool moved = shrink(std::fabs(w), tau, d);
+    const T x = moved ? s * (w < T(0) ? az + d : az - d) : s;
+    return tau == T(0) ? z : x;  // selects
   }
   template <class T> PB_INLINE T value(T x) const {
     const T e = std::fabs(std::fabs(x) - T(1));
-    return q == 1.0 ? e : std::pow(e, T(q));
+    if constexpr (Shape == 1) return e;
+    else if constexpr (Shape == 2) return std::sqrt(e);
+    else return q == 1.0 ? e : std::pow(e, T(q));
   }
   template <class T> PB_INLINE T subgrad(T x) const {
     const T w = std::fabs(x) - T(1);
@@ -330,6 +373,7 @@ struct BinaryQuantOp {
     return x < T(0) ? -gw : gw;
   }
 };
+using BinaryQuantOp = BinaryQuantOpT<0>;
 
 }  // namespace scalar
 
@@ -355,7 +399,11 @@ PB_INLINE decltype(auto) visit_separable(const RegSpec& s, F&& f) {
     case RegKind::Lq: return f(scalar::LqOp{s.q});
     case RegKind::Mcp: return f(scalar::McpOp{s.lam_p, s.gamma});
     case RegKind::Scad: return f(scalar::ScadOp{s.lam_p, s.a});
-    case RegKind::BinaryQuant: return f(scalar::BinaryQuantOp{s.q});
+    case RegKind::BinaryQuant:
+      if (s.q == 1.0) return f(scalar::BinaryQuantOpT<1>{s.q});
+      if (s.q == 0.5) return f(scalar::BinaryQuantOpT<2>{s.q});
+      if (s.q == 2.0 / 3.0) return f(scalar::BinaryQuantOpT<3>{s.q});
+      return f(scalar::BinaryQuantOp{s.q});
     case RegKind::None:
     default: return f(scalar::NoneOp{});
   }

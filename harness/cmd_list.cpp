@@ -3,6 +3,7 @@
 
 #include <iostream>
 
+#include "core/kernels_cpu.h"
 #include "core/optimizer.h"
 #include "core/problem.h"
 #include "core/regularizer.h"
@@ -54,6 +55,15 @@ PROXBENCH_REGISTER(list_topic_registry(),
 PROXBENCH_REGISTER(list_topic_registry(),
                    (ListTopicRegistry::Entry{"problems", "registered problems", {}, "",
                                              [](std::ostream& o) { print_registry(o, core::problem_registry()); }}));
+PROXBENCH_REGISTER(list_topic_registry(),
+                   (ListTopicRegistry::Entry{"kernels", "instruction sets of the fused CPU loops", {}, "", [](std::ostream& o) {
+                     using namespace core::kernels;
+                     for (CpuIsa isa : {CpuIsa::Base, CpuIsa::Avx2})
+                       o << "  " << cpu_isa_name(isa) << (cpu_isa_available(isa) ? "  available" : "  not available")
+                         << (cpu_isa() == isa ? "  [in use]" : "") << "\n";
+                     o << "      PROXBENCH_KERNEL_ISA=base|avx2 chooses; both give the same bits\n";
+                     o << "  threads: " << at::get_num_threads() << " (at::get_num_threads; OMP_NUM_THREADS sets it)\n";
+                   }}));
 
 }  // namespace
 }  // namespace proxbench::harness

@@ -4,8 +4,8 @@
 
 namespace proxbench::optimizers {
 
-ProxQuant::ProxQuant(const std::vector<core::ParamGroupSpec>& groups, ProxGenOptions options)
-    : DiagOptimizer(groups, options.lr), opt_(std::move(options)) {
+ProxQuant::ProxQuant(const std::vector<core::ParamGroupSpec>& groups, ProxGenOptions options, bool official_clip_to_unit)
+    : DiagOptimizer(groups, options.lr), opt_(std::move(options)), clip_(official_clip_to_unit) {
   opt_.validate("optimizer 'proxquant'");
 }
 
@@ -27,6 +27,7 @@ double ProxQuant::plan(size_t group, int64_t t, core::kernels::DiagStep& s) cons
   c.b = lr * go.lambda;
   c.tau_precond = false;
   c.wd = 1.0;
+  c.clip = clip_ ? 1.0 : 0.0;
   return alpha;
 }
 
@@ -38,6 +39,7 @@ const std::vector<ParamDoc> kDocs = {
     {"beta2", "0.999", "in [0, 1); Adam"},
     {"delta", "1e-8", "in (0, inf); Adam epsilon"},
     {"bias_correction", "true", "Adam's 1/(1-beta^t) corrections on the gradient step"},
+    {"official_clip_to_unit", "false", "authors' code: clip theta to [-1, 1] after the prox"},
 };
 PROXBENCH_REGISTER(core::optimizer_registry(),
                    (core::OptimizerRegistry::Entry{
@@ -54,9 +56,10 @@ PROXBENCH_REGISTER(core::optimizer_registry(),
                          p.beta2 = o.get_double("beta2", p.beta2);
                          p.delta = o.get_double("delta", p.delta);
                          p.bias_correction = o.get_bool("bias_correction", p.bias_correction);
+                         const bool clip = o.get_bool("official_clip_to_unit", false);
                          o.check_unused();
                          p.validate("optimizer 'proxquant'");
-                         return std::make_unique<ProxQuant>(g, p);
+                         return std::make_unique<ProxQuant>(g, p, clip);
                        }}));
 }  // namespace
 

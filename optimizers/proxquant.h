@@ -9,7 +9,8 @@
 // ProxQuant one). The revised ProxQuant of the ProxGen paper (§2) is ProxGen with binary_quant:
 // τ_i = α_t λ / D_i, i.e. the prox is preconditioned — use optimizer `proxgen` for it.
 // The authors' reg = lr·reg_rate·epoch schedule is λ scheduled by the caller (set_lambda via
-// group_options(i).lambda); their final clip to [−1, 1] is not applied.
+// group_options(i).lambda). Their final clip of θ to [−1, 1] after the prox is the option
+// `official_clip_to_unit` (off by default: not in the paper's update).
 // StepStats::lambda_min = α_t / max_i (C_i + δ) of the gradient step.
 #pragma once
 #include "optimizers/diag_optimizer.h"
@@ -20,7 +21,8 @@ namespace proxbench::optimizers {
 class ProxQuant : public DiagOptimizer {
  public:
   /// Options: those of ProxGen with preconditioner adam (lr, beta1, beta2, delta, bias_correction).
-  ProxQuant(const std::vector<core::ParamGroupSpec>& groups, ProxGenOptions options);
+  /// official_clip_to_unit: clip θ to [−1, 1] after the prox, as the authors' code does.
+  ProxQuant(const std::vector<core::ParamGroupSpec>& groups, ProxGenOptions options, bool official_clip_to_unit = false);
   std::string name() const override { return "proxquant"; }
 
  protected:
@@ -28,6 +30,7 @@ class ProxQuant : public DiagOptimizer {
 
  private:
   ProxGenOptions opt_;
+  bool clip_ = false;
 };
 
 }  // namespace proxbench::optimizers

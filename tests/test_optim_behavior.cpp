@@ -252,6 +252,25 @@ TEST(OptimSparsity, ProxGenGivesExactZerosWithL1AndL0) {
   }
 }
 
+TEST(OptimProxQuant, OfficialClipKeepsThetaInUnitIntervalOnlyWhenAsked) {
+  // c ~ N(0,1)·3 pulls many coordinates beyond ±1; the W-shaped prox alone does not stop them.
+  for (bool clip : {false, true}) {
+    const int64_t n = 400;
+    Quadratic q(n, torch::kDouble, 51);
+    q.c = q.c * 3.0;
+    auto p = start_point(n, torch::kDouble, 52);
+    nlohmann::json o = {{"lr", 0.05}};
+    if (clip) o["official_clip_to_unit"] = true;
+    auto opt = make("proxquant", p, "binary_quant", 1e-3, o);
+    for (int s = 0; s < 40; ++s) opt->step(q.closure(p));
+    const double mx = p.detach().abs().max().item<double>();
+    if (clip)
+      EXPECT_LE(mx, 1.0);
+    else
+      EXPECT_GT(mx, 1.5);
+  }
+}
+
 TEST(OptimSparsity, UnregularizedGroupIsNotProxed) {
   Quadratic q(50, torch::kDouble, 41);
   auto w = start_point(50, torch::kDouble, 42);

@@ -46,25 +46,6 @@ void check_dtype(const torch::Tensor& t) {
               "proxbench fused step: parameters must be float32 or float64, got ", t.scalar_type());
 }
 
-bool separable(const Regularizer* reg) {
-  return !reg || (reg->spec().kind != RegKind::GroupL21 && reg->spec().kind != RegKind::Custom);
-}
-
-/// As kernels.cpp contiguous_groups: group l2,1 whose groups are contiguous runs of `size` values.
-bool contiguous_groups(const Regularizer* reg, const torch::Tensor& t, int64_t& size) {
-  if (!reg || reg->spec().kind != RegKind::GroupL21) return false;
-  const auto l = reg->group_layout();
-  if (l == GroupLayout::Whole || t.dim() < 2) {
-    size = t.numel();
-    return true;
-  }
-  if (l == GroupLayout::Rows) {
-    size = t.size(0) == 0 ? 0 : t.numel() / t.size(0);
-    return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 int64_t cuda_diag_step(const DiagStep& s, DiagBuffers& b, ProbeAcc& acc) {
@@ -92,7 +73,7 @@ int64_t cuda_diag_step(const DiagStep& s, DiagBuffers& b, ProbeAcc& acc) {
     p.v = s.precond == Precond::Identity ? nullptr : ptr<T>(b.v);
     p.n = n;
     cuda::DeviceProbes d;
-    if (separable(s.reg)) {
+    if (fused_separable(s.reg)) {
       if (s.mode == Mode::ZTau) return;  // as the CPU one-pass path: ZTau is internal to two-phase steps
       L.reg = s.reg ? s.reg->spec() : RegSpec{};
       p.aux = s.write_aux ? ptr<T>(b.aux) : nullptr;
@@ -149,7 +130,7 @@ int64_t cuda_sr2_trial(const Regularizer* reg, double lambda, double inv_sigma, 
   const int64_t n = theta.numel();
   if (count_sparsity) acc.numel += n;
   const bool has_reg = reg && reg->spec().kind != RegKind::None && lambda != 0;
-  if (separable(reg)) {
+  if (fused_separable(reg)) {
     const RegSpec spec = reg ? reg->spec() : RegSpec{};
     cuda::DeviceProbes d;
     AT_DISPATCH_FLOATING_TYPES(theta.scalar_type(), "proxbench_cuda_sr2_trial", [&] {

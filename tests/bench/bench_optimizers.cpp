@@ -2,7 +2,9 @@
 // same tensor and BM_Copy (bench_copy.cpp).
 //
 // Names: BM_OptimizerStep/<optimizer>/<regularizer>/<n> (probes on, the default),
-// BM_OptimizerStepNoProbes/<optimizer>/<regularizer>/<n>, BM_TorchAdamStep/<n>.
+// BM_OptimizerStepNoProbes/<optimizer>/<regularizer>/<n>, BM_TorchAdamStep/<n>, and
+// BM_OptimizerStepBaseIsa/proxgen/l1/<n> (the baseline-ISA loops, when AVX2 ones are in use; the
+// label of each run names the loops used). bench_main.cpp prints the ratios.
 //
 // bytes_per_second counts the bytes the update must move per coordinate at the least, 4 bytes per
 // float32 value read or written: the parameter, the gradient and every state buffer that the
@@ -13,6 +15,7 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
+#include "core/kernels_cpu.h"
 #include "core/optimizer.h"
 
 namespace {
@@ -27,8 +30,12 @@ int64_t values_moved(const std::string& opt, const std::string& pre) {
   return 7;                                   // Adam-type: read θ, g, m, v; write θ, m, v
 }
 
-void run_step(benchmark::State& state, const std::string& opt, const std::string& reg, bool probes) {
+void run_step(benchmark::State& state, const std::string& opt, const std::string& reg, bool probes,
+              bool base_isa = false) {
   const int64_t n = state.range(0);
+  namespace kn = core::kernels;
+  const kn::CpuIsa saved = kn::cpu_isa();
+  if (base_isa) kn::set_cpu_isa(kn::CpuIsa::Base);
   torch::manual_seed(0);
   auto p = (torch::randn({n / 1000, 1000}) * 0.1).requires_grad_(true);
   p.mutable_grad() = torch::randn({n / 1000, 1000}) * 0.01;
@@ -48,6 +55,8 @@ void run_step(benchmark::State& state, const std::string& opt, const std::string
   state.SetBytesProcessed(int64_t(state.iterations()) * p.numel() * v * int64_t(sizeof(float)));
   state.SetItemsProcessed(int64_t(state.iterations()) * p.numel());
   state.counters["probes"] = probes ? 1 : 0;
+  state.SetLabel(kn::cpu_isa_name(kn::cpu_isa()));
+  kn::set_cpu_isa(saved);
 }
 
 void BM_TorchAdamStep(benchmark::State& state) {
@@ -82,6 +91,12 @@ int register_all() {
         add("BM_OptimizerStep/" + opt + "/" + reg, opt, reg, true);
       }
       add("BM_OptimizerStepNoProbes/" + opt + "/l1", opt, "l1", false);
+      if (core::kernels::cpu_isa() != core::kernels::CpuIsa::Base)
+        benchmark::RegisterBenchmark(("BM_OptimizerStepBaseIsa/" + opt + "/l1").c_str(),
+                                     [opt](benchmark::State& s) { run_step(s, opt, "l1", true, true); })
+            ->Arg(kN)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
     } else {
       add("BM_OptimizerStep/" + opt + "/l1", opt, "l1", true);
     }

@@ -1,0 +1,70 @@
+// The CPU inner loops of the fused optimizer steps (core/kernels.h), torch-free, compiled once per
+// instruction set: core/kernels_cpu_base.cpp for the baseline of the build (x86-64: SSE2) and, on
+// x86-64 with GCC or Clang, core/kernels_cpu_avx2.cpp with -mavx2. The instantiations live in
+// distinct namespaces (kernels::isa_base, kernels::isa_avx2), so the two copies never meet at
+// link time; kernels.cpp picks one at run time (cpu_isa()).
+//
+// Both copies compute the SAME bits: no FMA contraction (-ffp-contract=off, no -mfma), IEEE
+// division and square root, and the probe reductions run over a fixed number of lanes (kLanes),
+// so the summation order does not depend on the vector width. The test suite checks this
+// (KernelIsa.*) for every regularizer × preconditioner × mode × dtype.
+#pragma once
+#include <cstdint>
+
+#include "core/kernels_coord.h"  // Mode, Precond, DiagCoeffs, ProbeAcc
+#include "core/prox_scalar.h"    // RegSpec
+
+namespace proxbench::core::kernels {
+
+/// One fused diagonal pass over one contiguous tensor (raw pointers; see kernels.h DiagStep).
+struct CpuJob {
+  Mode mode = Mode::Prox;
+  Precond precond = Precond::Ema;
+  DiagCoeffs c;
+  RegSpec spec;                 ///< separable built-in op (kind None: no prox); never GroupL21/Custom
+  bool probes = true;
+  bool count_sparsity = true;
+  bool dbl = false;             ///< float64 (else float32)
+  void* theta = nullptr;
+  const void* grad = nullptr;
+  void* m = nullptr;
+  void* v = nullptr;            ///< unused for Precond::Identity
+  void* aux = nullptr;          ///< Prox: x̂ out (Prox-SGD) or nullptr; ZTau: z out
+  void* tau = nullptr;          ///< ZTau: τ out
+};
+
+/// One SR2 trial step over one contiguous tensor (SR2 paper eq. (8); see kernels.h sr2_trial).
+struct CpuSr2Job {
+  RegSpec spec;
+  double lam_sig = 0, inv_sigma = 0;  ///< λ/σ and 1/σ
+  bool probes = true, count_sparsity = true, dbl = false;
+  void* theta = nullptr;
+  const void* grad = nullptr;
+  void* prev = nullptr;
+};
+
+/// The instruction sets the inner loops are compiled for.
+enum class CpuIsa : int32_t { Base = 0, Avx2 = 1 };
+
+/// The set in use: AVX2 when compiled in and the CPU has it, unless the environment variable
+/// PROXBENCH_KERNEL_ISA=base asks for the baseline (or set_cpu_isa was called).
+CpuIsa cpu_isa();
+/// Forces an instruction set (tests, benchmarks). Throws proxbench::Error when it is not
+/// available on this build or CPU. Not thread-safe against concurrent steps.
+void set_cpu_isa(CpuIsa isa);
+/// True when `isa` is compiled in and supported by this CPU.
+bool cpu_isa_available(CpuIsa isa);
+/// "base" / "avx2".
+const char* cpu_isa_name(CpuIsa isa);
+
+// Per-ISA entry points over coordinates [i0, i1); probes are added into acc.
+namespace isa_base {
+void diag_range(const CpuJob& job, int64_t i0, int64_t i1, ProbeAcc& acc);
+void sr2_range(const CpuSr2Job& job, int64_t i0, int64_t i1, ProbeAcc& acc);
+}  // namespace isa_base
+namespace isa_avx2 {
+void diag_range(const CpuJob& job, int64_t i0, int64_t i1, ProbeAcc& acc);
+void sr2_range(const CpuSr2Job& job, int64_t i0, int64_t i1, ProbeAcc& acc);
+}  // namespace isa_avx2
+
+}  // namespace proxbench::core::kernels

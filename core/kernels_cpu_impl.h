@@ -1,0 +1,216 @@
+// Inner loops of the CPU fused steps (core/kernels_cpu.h). Included by kernels_cpu_base.cpp and
+// kernels_cpu_avx2.cpp, each after defining PB_KERNEL_ISA to its namespace (isa_base / isa_avx2):
+// the templates below are instantiated once per instruction set, in that namespace.
+//
+// The loop of diag_range is written for the auto-vectorizer: per tile of kTile coordinates, blocks
+// of kLanes<T> coordinates whose lane l updates lane l of every probe accumulator (explicit lanes:
+// no reassociation, so no -ffast-math, and the result does not depend on the vector width).
+// Accumulators are T within a tile (counts too: ≤ kTile/kLanes per lane, exact in float) and are
+// added into the double/int64 ProbeAcc after each tile. No branches in the loop body: the scalar
+// ops of core/prox_scalar.h are branch-free selects.
+#pragma once
+#ifndef PB_KERNEL_ISA
+#error "define PB_KERNEL_ISA (isa_base or isa_avx2) before including core/kernels_cpu_impl.h"
+#endif
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
+#include "core/kernels_cpu.h"
+#include "core/prox_scalar.h"
+
+namespace proxbench::core::kernels::PB_KERNEL_ISA {
+namespace {
+
+constexpr int64_t kTile = 1024;
+template <class T>
+constexpr int kLanes = int(32 / sizeof(T));  // float: 8, double: 4 (one AVX register per accumulator)
+
+template <Mode M, Precond P, bool Probes, bool Aux, class Op, class T>
+void diag_loop(const Op& op, const CpuJob& s, int64_t i0, int64_t i1, ProbeAcc& out) {
+  ProbeAcc acc;  // local: the chunks' slots share cache lines (no false sharing per tile)
+  constexpr int L = kLanes<T>;
+  constexpr bool Theta = M != Mode::ZTau;
+  const DiagCoeffs c = s.c;
+  T* __restrict th = static_cast<T*>(s.theta);
+  const T* __restrict g = static_cast<const T*>(s.grad);
+  T* __restrict m = static_cast<T*>(s.m);
+  T* __restrict v = static_cast<T*>(s.v);
+  T* __restrict aux = static_cast<T*>(s.aux);
+  T* __restrict tauo = static_cast<T*>(s.tau);
+  const T inf = std::numeric_limits<T>::infinity(), small_thr = T(1e-3);
+  for (int64_t t0 = i0; t0 < i1; t0 += kTile) {
+    const int64_t t1 = std::min(i1, t0 + kTile);
+    T dth[L], g2[L], mx[L], mn[L], nz[L], sm[L], nza[L];
+    for (int l = 0; l < L; ++l) {
+      dth[l] = g2[l] = nz[l] = sm[l] = nza[l] = T(0);
+      mx[l] = -inf;
+      mn[l] = inf;
+    }
+    auto body = [&](int64_t i, int l) __attribute__((always_inline)) {
+      const T old = th[i], gv = g[i];
+      T mm = m[i], vv = P == Precond::Identity ? T(0) : v[i], D, x, tv;
+      const T nw = diag_update<M, P>(op, c, old, gv, mm, &vv, D, x, tv);
+      m[i] = mm;
+      if constexpr (P != Precond::Identity) v[i] = vv;
+      if constexpr (M == Mode::ZTau) {
+        aux[i] = x;
+        tauo[i] = tv;
+      } else {
+        th[i] = nw;
+        if constexpr (Aux) aux[i] = x;
+      }
+      if constexpr (Probes) {
+        g2[l] += gv * gv;
+        mx[l] = mx[l] > D ? mx[l] : D;
+        mn[l] = mn[l] < D ? mn[l] : D;
+        if constexpr (Theta) {
+          const T d = nw - old;
+          dth[l] += d * d;
+          nz[l] += nw != T(0) ? T(1) : T(0);
+          sm[l] += std::fabs(nw) <= small_thr ? T(1) : T(0);
+          if constexpr (Aux) nza[l] += x != T(0) ? T(1) : T(0);
+        }
+      }
+    };
+    int64_t i = t0;
+    for (; i + L <= t1; i += L)
+      for (int l = 0; l < L; ++l) body(i + l, l);
+    for (; i < t1; ++i) body(i, 0);
+    if constexpr (Probes) {
+      for (int l = 0; l < L; ++l) {
+        acc.grad_sq += double(g2[l]);
+        acc.dmax = std::max(acc.dmax, double(mx[l]));
+        acc.dmin = std::min(acc.dmin, double(mn[l]));
+        if constexpr (Theta) {
+          acc.dtheta_sq += double(dth[l]);
+          if (s.count_sparsity) {
+            acc.nnz += int64_t(nz[l]);
+            acc.n_small += int64_t(sm[l]);
+            acc.nnz_aux += int64_t(nza[l]);
+          }
+        }
+      }
+    }
+  }
+  if constexpr (Probes) out.merge(acc);
+}
+
+template <bool Probes, class Op, class T>
+void sr2_loop(const Op& op, const CpuSr2Job& s, int64_t i0, int64_t i1, ProbeAcc& out) {
+  ProbeAcc acc;
+  constexpr int L = kLanes<T>;
+  T* __restrict th = static_cast<T*>(s.theta);
+  const T* __restrict g = static_cast<const T*>(s.grad);
+  T* __restrict prev = static_cast<T*>(s.prev);
+  const T ls = T(s.lam_sig), is = T(s.inv_sigma), small_thr = T(1e-3);
+  for (int64_t t0 = i0; t0 < i1; t0 += kTile) {
+    const int64_t t1 = std::min(i1, t0 + kTile);
+    double gs[L], r0[L], r1[L], s2[L], g2[L];
+    T nz[L], sm[L];
+    for (int l = 0; l < L; ++l) gs[l] = r0[l] = r1[l] = s2[l] = g2[l] = nz[l] = sm[l] = 0;
+    auto body = [&](int64_t i, int l) __attribute__((always_inline)) {
+      const T t = th[i], gi = g[i];
+      const T x = op.prox(t - gi * is, ls);
+      const T st = x - t;
+      prev[i] = t;
+      th[i] = x;
+      gs[l] += double(gi) * double(st);
+      r0[l] += double(op.value(t));
+      r1[l] += double(op.value(x));
+      s2[l] += double(st) * double(st);
+      g2[l] += double(gi) * double(gi);
+      if constexpr (Probes) {
+        nz[l] += x != T(0) ? T(1) : T(0);
+        sm[l] += std::fabs(x) <= small_thr ? T(1) : T(0);
+      }
+    };
+    int64_t i = t0;
+    for (; i + L <= t1; i += L)
+      for (int l = 0; l < L; ++l) body(i + l, l);
+    for (; i < t1; ++i) body(i, 0);
+    for (int l = 0; l < L; ++l) {
+      acc.e0 += gs[l];
+      acc.e1 += r0[l];
+      acc.e2 += r1[l];
+      acc.dtheta_sq += s2[l];
+      acc.grad_sq += g2[l];
+      if (Probes && s.count_sparsity) {
+        acc.nnz += int64_t(nz[l]);
+        acc.n_small += int64_t(sm[l]);
+      }
+    }
+  }
+  out.merge(acc);
+}
+
+/// The scalar op of a separable spec, with the vectorizable specializations of the W-shaped map.
+template <class F>
+void visit_op(const RegSpec& spec, F&& f) {
+  visit_separable(spec, [&](auto op) { f(op); });
+}
+
+template <class T>
+void diag_dispatch(const CpuJob& s, int64_t i0, int64_t i1, ProbeAcc& acc) {
+  visit_op(s.spec, [&](auto op) {
+    auto go = [&](auto mode, auto pc) {
+      constexpr Mode M = decltype(mode)::value;
+      constexpr Precond P = decltype(pc)::value;
+      const bool aux = M == Mode::Prox && s.aux != nullptr;
+      if (s.probes) {
+        if (aux)
+          diag_loop<M, P, true, true, decltype(op), T>(op, s, i0, i1, acc);
+        else
+          diag_loop<M, P, true, false, decltype(op), T>(op, s, i0, i1, acc);
+      } else {
+        if (aux)
+          diag_loop<M, P, false, true, decltype(op), T>(op, s, i0, i1, acc);
+        else
+          diag_loop<M, P, false, false, decltype(op), T>(op, s, i0, i1, acc);
+      }
+    };
+    auto with_precond = [&](auto mode) {
+      switch (s.precond) {
+        case Precond::Identity: return go(mode, std::integral_constant<Precond, Precond::Identity>{});
+        case Precond::Ema: return go(mode, std::integral_constant<Precond, Precond::Ema>{});
+        case Precond::Sum: return go(mode, std::integral_constant<Precond, Precond::Sum>{});
+      }
+    };
+    switch (s.mode) {
+      case Mode::Prox: return with_precond(std::integral_constant<Mode, Mode::Prox>{});
+      case Mode::Subgrad: return with_precond(std::integral_constant<Mode, Mode::Subgrad>{});
+      case Mode::ZTau:  // phase 1 of the two-phase paths: no prox, the op is irrelevant
+        if constexpr (std::is_same_v<decltype(op), scalar::NoneOp>)
+          return with_precond(std::integral_constant<Mode, Mode::ZTau>{});
+        return;
+    }
+  });
+}
+
+}  // namespace
+
+void diag_range(const CpuJob& job, int64_t i0, int64_t i1, ProbeAcc& acc) {
+  if (job.dbl)
+    diag_dispatch<double>(job, i0, i1, acc);
+  else
+    diag_dispatch<float>(job, i0, i1, acc);
+}
+
+void sr2_range(const CpuSr2Job& job, int64_t i0, int64_t i1, ProbeAcc& acc) {
+  visit_op(job.spec, [&](auto op) {
+    if (job.dbl) {
+      if (job.probes)
+        sr2_loop<true, decltype(op), double>(op, job, i0, i1, acc);
+      else
+        sr2_loop<false, decltype(op), double>(op, job, i0, i1, acc);
+    } else {
+      if (job.probes)
+        sr2_loop<true, decltype(op), float>(op, job, i0, i1, acc);
+      else
+        sr2_loop<false, decltype(op), float>(op, job, i0, i1, acc);
+    }
+  });
+}
+
+}  // namespace proxbench::core::kernels::PB_KERNEL_ISA

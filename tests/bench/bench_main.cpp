@@ -1,0 +1,94 @@
+// proxbench_bench's main: Google Benchmark's console output, then a table of ratios against the
+// baselines measured in the SAME run (DESIGN.md §5): each fused step's bytes/s against BM_Copy's,
+// its time against BM_TorchAdamStep's, probes on against off, each ProxGen regularizer against
+// ProxGen-l1, and the AVX2 loops against the baseline loops. Ratios are printed only for the
+// benchmarks the filter selected. With --benchmark_repetitions the fastest repetition is used.
+#include <ATen/Parallel.h>
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+namespace {
+
+struct Result {
+  double time = 0;  // real time per iteration, in the benchmark's unit (all ms here)
+  double bytes_per_second = 0;
+};
+
+class RatioReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const auto& r : runs) {
+      if (r.error_occurred || r.run_type != Run::RT_Iteration) continue;
+      std::string name = r.run_name.function_name + (r.run_name.args.empty() ? "" : "/" + r.run_name.args);
+      Result res{r.GetAdjustedRealTime(), 0};
+      auto it = r.counters.find("bytes_per_second");
+      if (it != r.counters.end()) res.bytes_per_second = it->second.value;
+      auto old = results_.find(name);
+      if (old == results_.end() || res.time < old->second.time) results_[name] = res;
+    }
+    ConsoleReporter::ReportRuns(runs);
+  }
+
+  void Finalize() override {
+    ConsoleReporter::Finalize();
+    const std::string n = "/10000000";
+    const Result* copy = find("BM_Copy" + n);
+    const Result* adam = find("BM_TorchAdamStep" + n);
+    const Result* l1 = find("BM_OptimizerStep/proxgen/l1" + n);
+    std::printf("\nRatios against baselines measured in this run (DESIGN.md §5 targets in brackets):\n");
+    for (const auto& [name, r] : results_) {
+      if (name.rfind("BM_OptimizerStep", 0) != 0) continue;
+      std::printf("  %-52s %9.2f ms", name.c_str(), r.time);
+      if (copy && copy->bytes_per_second > 0 && r.bytes_per_second > 0)
+        std::printf("  bytes/s = %5.1f%% of copy", 100.0 * r.bytes_per_second / copy->bytes_per_second);
+      if (adam) std::printf("  %5.2fx faster than torch Adam", adam->time / r.time);
+      if (l1 && name.rfind("BM_OptimizerStep/proxgen/", 0) == 0) std::printf("  %5.2fx the l1 step", r.time / l1->time);
+      std::printf("\n");
+    }
+    if (l1) {
+      if (copy && copy->bytes_per_second > 0)
+        verdict("ProxGen-Adam l1 bytes/s / copy bytes/s", l1->bytes_per_second / copy->bytes_per_second, 0.70, true);
+      if (adam) verdict("torch Adam time / ProxGen-Adam l1 time", adam->time / l1->time, 3.0, true);
+      if (const Result* off = find("BM_OptimizerStepNoProbes/proxgen/l1" + n))
+        verdict("ProxGen-Adam l1 probes on / off", l1->time / off->time, 1.10, false);
+      if (const Result* base = find("BM_OptimizerStepBaseIsa/proxgen/l1" + n))
+        std::printf("  %-52s %6.3f\n", "baseline-ISA loops / AVX2 loops (l1)", base->time / l1->time);
+      for (const auto& [name, r] : results_)
+        if (name.rfind("BM_OptimizerStep/proxgen/", 0) == 0 && name != "BM_OptimizerStep/proxgen/l1" + n &&
+            name.find("group") == std::string::npos)
+          verdict(name.substr(25, name.size() - 25 - n.size()) + " step / l1 step", r.time / l1->time, 2.5, false);
+    }
+  }
+
+ private:
+  const Result* find(const std::string& name) const {
+    auto it = results_.find(name);
+    return it == results_.end() ? nullptr : &it->second;
+  }
+  static void verdict(const std::string& what, double v, double target, bool at_least) {
+    const bool ok = at_least ? v >= target : v <= target;
+    std::printf("  %-52s %6.3f   [%s %.2f: %s]\n", what.c_str(), v, at_least ? ">=" : "<=", target, ok ? "met" : "MISSED");
+  }
+  std::map<std::string, Result> results_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  // LibTorch may default to fewer intra-op threads than cores; every benchmark here (the copy, torch
+  // Adam and the fused steps) runs on the same thread count, all cores unless OMP_NUM_THREADS is set.
+  if (!std::getenv("OMP_NUM_THREADS")) at::set_num_threads(int(std::max(1u, std::thread::hardware_concurrency())));
+  std::printf("intra-op threads: %d\n", at::get_num_threads());
+  RatioReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+  return 0;
+}
