@@ -101,7 +101,8 @@ void recipe_fig3(RecipeContext& ctx) {
     if (std::find(variants.begin(), variants.end(), c->variant) == variants.end()) variants.push_back(c->variant);
   }
   const int cols = static_cast<int>(labels.size()), rows = static_cast<int>(variants.size());
-  const int pw = 380, ph = 330, top = 100, W = cols * pw, H = rows * ph + top;
+  // The shared legend sits in a strip below the panels (a strip on top overlapped the panel titles).
+  const int pw = 380, ph = 330, top = 70, bottom = 45, W = cols * pw, H = rows * ph + top + bottom;
   std::string b = "set encoding utf8\nset multiplot title " +
                   gp_quote("Final estimate vs truth per coordinate (ProxGen Figure 3); first seed") +
                   " noenhanced font ',14'\n";
@@ -130,7 +131,7 @@ void recipe_fig3(RecipeContext& ctx) {
       b += "set title \"" + title + "\" noenhanced font ',11'\nset xlabel 'coordinate j' offset 0,0.5\nset ylabel 'value' offset 1.5,0\n";
       b += "set grid lc rgb '#e5e5e5'\nset xzeroaxis lc rgb '#999999'\nset offsets 0.5, 0.5, 0.1, 0.1\nset autoscale xfix\n";
       if (drawn == 0)
-        b += "set key at screen 0.5, " + num(1.0 - 40.0 / H) +
+        b += "set key at screen 0.5, " + num((bottom - 8.0) / H) +
              " center top horizontal maxrows 1 noenhanced font ',11' samplen 2 spacing 1 width 1\n";
       else
         b += "unset key\n";
