@@ -23,6 +23,11 @@ find_package(yaml-cpp REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(ZLIB REQUIRED)
 find_package(Threads REQUIRED)
+# at::parallel_for is a header template: it runs its chunks on LibTorch's OpenMP pool only in
+# translation units compiled with -fopenmp (_OPENMP defined); without it every proxbench loop runs
+# on one thread. PUBLIC on the library, so that the executables (which reuse its precompiled header)
+# and plugins compile with the same flag.
+find_package(OpenMP REQUIRED COMPONENTS CXX)
 if(PROXBENCH_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()
