@@ -9,7 +9,6 @@
 #include <string>
 
 #include "core/kernels_cpu.h"
-
 #include "proxbench_build_config.h"  // PROXBENCH_WITH_CUDA, PROXBENCH_HAVE_AVX2_KERNELS
 #ifdef PROXBENCH_WITH_CUDA
 #include "core/cuda/torch_glue.h"
@@ -102,7 +101,6 @@ void check_buffers(const DiagStep& s, const DiagBuffers& b) {
               "proxbench fused step: parameters must be float32 or float64, got ", b.theta.scalar_type());
   TORCH_CHECK(s.precond == Precond::Identity || b.v.defined(), "proxbench fused step: missing v buffer");
 }
-
 
 /// Phase 3 of the two-phase form: θ ← θ' + ε (x − θ'), x read from aux, probes on θ.
 template <bool Probes, class T>
@@ -298,7 +296,8 @@ int64_t sr2_trial(const Regularizer* reg, double lambda, double inv_sigma, torch
                   const torch::Tensor& grad, torch::Tensor& prev, torch::Tensor& scratch, bool probes,
                   bool count_sparsity, ProbePartials& pp, ProbeAcc& acc) {
 #ifdef PROXBENCH_WITH_CUDA
-  if (theta.is_cuda()) return cuda_sr2_trial(reg, lambda, inv_sigma, theta, grad, prev, scratch, probes, count_sparsity, acc);
+  if (theta.is_cuda())
+    return cuda_sr2_trial(reg, lambda, inv_sigma, theta, grad, prev, scratch, probes, count_sparsity, acc);
 #endif
   DiagStep chk;
   chk.precond = Precond::Identity;

@@ -26,12 +26,12 @@
 // into preallocated scratch buffers, the group prox (or the virtual Regularizer::prox_) maps z to
 // x in place, and a final pass writes θ and takes the probes.
 #pragma once
+#include <torch/torch.h>
+
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "core/common.h"
 #include "core/kernels_coord.h"  // Precond, Mode, DiagCoeffs, precond_update, diag_update
@@ -68,8 +68,8 @@ struct DiagStep {
   DiagCoeffs c;
   const Regularizer* reg = nullptr;  ///< nullptr or kind None: no prox
   bool probes = true;
-  bool count_sparsity = true;        ///< nnz / n_small counted (regularized groups)
-  bool write_aux = false;            ///< Prox-SGD: store x̂ in buffers.aux
+  bool count_sparsity = true;  ///< nnz / n_small counted (regularized groups)
+  bool write_aux = false;      ///< Prox-SGD: store x̂ in buffers.aux
 };
 
 /// True when the one-pass fused path applies: no regularizer or a separable built-in one (not group

@@ -21,16 +21,16 @@ struct CpuJob {
   Mode mode = Mode::Prox;
   Precond precond = Precond::Ema;
   DiagCoeffs c;
-  RegSpec spec;                 ///< separable built-in op (kind None: no prox); never GroupL21/Custom
+  RegSpec spec;  ///< separable built-in op (kind None: no prox); never GroupL21/Custom
   bool probes = true;
   bool count_sparsity = true;
-  bool dbl = false;             ///< float64 (else float32)
+  bool dbl = false;  ///< float64 (else float32)
   void* theta = nullptr;
   const void* grad = nullptr;
   void* m = nullptr;
-  void* v = nullptr;            ///< unused for Precond::Identity
-  void* aux = nullptr;          ///< Prox: x̂ out (Prox-SGD) or nullptr; ZTau: z out
-  void* tau = nullptr;          ///< ZTau: τ out
+  void* v = nullptr;    ///< unused for Precond::Identity
+  void* aux = nullptr;  ///< Prox: x̂ out (Prox-SGD) or nullptr; ZTau: z out
+  void* tau = nullptr;  ///< ZTau: τ out
 };
 
 /// One SR2 trial step over one contiguous tensor (SR2 paper eq. (8); see kernels.h sr2_trial).

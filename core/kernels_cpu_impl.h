@@ -172,14 +172,19 @@ void diag_dispatch(const CpuJob& s, int64_t i0, int64_t i1, ProbeAcc& acc) {
     };
     auto with_precond = [&](auto mode) {
       switch (s.precond) {
-        case Precond::Identity: return go(mode, std::integral_constant<Precond, Precond::Identity>{});
-        case Precond::Ema: return go(mode, std::integral_constant<Precond, Precond::Ema>{});
-        case Precond::Sum: return go(mode, std::integral_constant<Precond, Precond::Sum>{});
+        case Precond::Identity:
+          return go(mode, std::integral_constant<Precond, Precond::Identity>{});
+        case Precond::Ema:
+          return go(mode, std::integral_constant<Precond, Precond::Ema>{});
+        case Precond::Sum:
+          return go(mode, std::integral_constant<Precond, Precond::Sum>{});
       }
     };
     switch (s.mode) {
-      case Mode::Prox: return with_precond(std::integral_constant<Mode, Mode::Prox>{});
-      case Mode::Subgrad: return with_precond(std::integral_constant<Mode, Mode::Subgrad>{});
+      case Mode::Prox:
+        return with_precond(std::integral_constant<Mode, Mode::Prox>{});
+      case Mode::Subgrad:
+        return with_precond(std::integral_constant<Mode, Mode::Subgrad>{});
       case Mode::ZTau:  // phase 1 of the two-phase paths: no prox, the op is irrelevant
         if constexpr (std::is_same_v<decltype(op), scalar::NoneOp>)
           return with_precond(std::integral_constant<Mode, Mode::ZTau>{});

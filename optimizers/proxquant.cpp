@@ -4,7 +4,8 @@
 
 namespace proxbench::optimizers {
 
-ProxQuant::ProxQuant(const std::vector<core::ParamGroupSpec>& groups, ProxGenOptions options, bool official_clip_to_unit)
+ProxQuant::ProxQuant(const std::vector<core::ParamGroupSpec>& groups, ProxGenOptions options,
+                     bool official_clip_to_unit)
     : DiagOptimizer(groups, options.lr), opt_(std::move(options)), clip_(official_clip_to_unit) {
   opt_.validate("optimizer 'proxquant'");
 }
@@ -47,7 +48,8 @@ PROXBENCH_REGISTER(core::optimizer_registry(),
                        "original ProxQuant (ICLR 2019): Adam step, then prox with tau = lr*lambda (no preconditioner); "
                        "revised ProxQuant = proxgen + binary_quant",
                        kDocs, "paper: ProxQuant; ProxGen §2",
-                       [](std::vector<core::ParamGroupSpec> g, const core::OptionMap& in) -> std::unique_ptr<core::ProxOptimizer> {
+                       [](std::vector<core::ParamGroupSpec> g,
+                          const core::OptionMap& in) -> std::unique_ptr<core::ProxOptimizer> {
                          core::OptionMap o = in;
                          o.set_owner("optimizer 'proxquant'");
                          ProxGenOptions p;

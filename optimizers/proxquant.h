@@ -22,7 +22,8 @@ class ProxQuant : public DiagOptimizer {
  public:
   /// Options: those of ProxGen with preconditioner adam (lr, beta1, beta2, delta, bias_correction).
   /// official_clip_to_unit: clip θ to [−1, 1] after the prox, as the authors' code does.
-  ProxQuant(const std::vector<core::ParamGroupSpec>& groups, ProxGenOptions options, bool official_clip_to_unit = false);
+  ProxQuant(const std::vector<core::ParamGroupSpec>& groups, ProxGenOptions options,
+            bool official_clip_to_unit = false);
   std::string name() const override { return "proxquant"; }
 
  protected:

@@ -8,8 +8,8 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <map>
 #include <cstdlib>
+#include <map>
 #include <string>
 #include <thread>
 
@@ -73,7 +73,8 @@ class RatioReporter : public benchmark::ConsoleReporter {
   }
   static void verdict(const std::string& what, double v, double target, bool at_least) {
     const bool ok = at_least ? v >= target : v <= target;
-    std::printf("  %-52s %6.3f   [%s %.2f: %s]\n", what.c_str(), v, at_least ? ">=" : "<=", target, ok ? "met" : "MISSED");
+    std::printf("  %-52s %6.3f   [%s %.2f: %s]\n", what.c_str(), v, at_least ? ">=" : "<=", target,
+                ok ? "met" : "MISSED");
   }
   std::map<std::string, Result> results_;
 };

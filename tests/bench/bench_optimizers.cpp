@@ -23,11 +23,11 @@ namespace {
 using namespace proxbench;
 
 int64_t values_moved(const std::string& opt, const std::string& pre) {
-  if (opt == "sr2") return 4;                 // read θ, g; write θ, prev
-  if (opt == "prox_sgd") return 8;            // read θ, g, v, r; write θ, v, r, x̂
-  if (opt == "subgradient_sgd") return 5;     // read θ, g, m; write θ, m
+  if (opt == "sr2") return 4;              // read θ, g; write θ, prev
+  if (opt == "prox_sgd") return 8;         // read θ, g, v, r; write θ, v, r, x̂
+  if (opt == "subgradient_sgd") return 5;  // read θ, g, m; write θ, m
   if (opt == "proxgen" && pre == "identity") return 5;
-  return 7;                                   // Adam-type: read θ, g, m, v; write θ, m, v
+  return 7;  // Adam-type: read θ, g, m, v; write θ, m, v
 }
 
 void run_step(benchmark::State& state, const std::string& opt, const std::string& reg, bool probes,
@@ -78,7 +78,8 @@ constexpr int64_t kN = 10'000'000;
 
 int register_all() {
   auto add = [](const std::string& name, const std::string& opt, const std::string& reg, bool probes) {
-    benchmark::RegisterBenchmark(name.c_str(), [opt, reg, probes](benchmark::State& s) { run_step(s, opt, reg, probes); })
+    benchmark::RegisterBenchmark(name.c_str(),
+                                 [opt, reg, probes](benchmark::State& s) { run_step(s, opt, reg, probes); })
         ->Arg(kN)
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
