@@ -111,8 +111,7 @@ void finish_range(const DiagStep& s, T* th, const T* aux, int64_t i0, int64_t i1
   int64_t nnz = 0, small = 0, nnz_aux = 0;
   for (int64_t i = i0; i < i1; ++i) {
     const T old = th[i];
-    T x = aux[i];
-    if (s.c.clip > 0) x = std::min(std::max(x, T(-s.c.clip)), T(s.c.clip));
+    const T x = apply_clip(s.c, aux[i]);
     const T thw = wd * old;
     const T nw = plain ? x : thw + eps * (x - thw);
     th[i] = nw;
@@ -292,6 +291,28 @@ int64_t diag_step(const DiagStep& s, DiagBuffers& b, ProbePartials& pp, ProbeAcc
   return prox_evals;
 }
 
+void sr2_trial_two_phase(const Regularizer* reg, double lambda, double inv_sigma, torch::Tensor& theta,
+                         const torch::Tensor& grad, torch::Tensor& prev, torch::Tensor& scratch, bool probes,
+                         bool count_sparsity, ProbeAcc& acc) {
+  TORCH_CHECK(scratch.defined(), "sr2_trial: scratch buffer required for non-separable regularizers");
+  ProbeAcc a;
+  a.e1 = reg->value(theta);
+  prev.copy_(theta);
+  scratch.copy_(theta).add_(grad, -inv_sigma);
+  reg->prox_(scratch, torch::full({1}, lambda * inv_sigma, theta.options()));
+  a.e2 = reg->value(scratch);
+  torch::Tensor st = scratch - theta;  // rare path (group / plugin): temporaries accepted
+  a.e0 = (grad.to(torch::kDouble) * st.to(torch::kDouble)).sum().item<double>();
+  a.dtheta_sq = st.to(torch::kDouble).pow(2).sum().item<double>();
+  a.grad_sq = grad.to(torch::kDouble).pow(2).sum().item<double>();
+  theta.copy_(scratch);
+  if (probes && count_sparsity) {
+    a.nnz = theta.ne(0).sum().item<int64_t>();
+    a.n_small = theta.abs().le(1e-3).sum().item<int64_t>();
+  }
+  acc.merge(a);
+}
+
 int64_t sr2_trial(const Regularizer* reg, double lambda, double inv_sigma, torch::Tensor& theta,
                   const torch::Tensor& grad, torch::Tensor& prev, torch::Tensor& scratch, bool probes,
                   bool count_sparsity, ProbePartials& pp, ProbeAcc& acc) {
@@ -323,24 +344,7 @@ int64_t sr2_trial(const Regularizer* reg, double lambda, double inv_sigma, torch
     pp.reduce_into(acc);
     return has_reg ? 1 : 0;
   }
-  // Two-phase: z = θ − g/σ in scratch, virtual prox with τ = λ/σ, then s = x − θ.
-  TORCH_CHECK(scratch.defined(), "sr2_trial: scratch buffer required for non-separable regularizers");
-  ProbeAcc a;
-  a.e1 = reg->value(theta);
-  prev.copy_(theta);
-  scratch.copy_(theta).add_(grad, -inv_sigma);
-  reg->prox_(scratch, torch::full({1}, lambda * inv_sigma, theta.options()));
-  a.e2 = reg->value(scratch);
-  torch::Tensor st = scratch - theta;  // rare path (group / plugin): temporaries accepted
-  a.e0 = (grad.to(torch::kDouble) * st.to(torch::kDouble)).sum().item<double>();
-  a.dtheta_sq = st.to(torch::kDouble).pow(2).sum().item<double>();
-  a.grad_sq = grad.to(torch::kDouble).pow(2).sum().item<double>();
-  theta.copy_(scratch);
-  if (probes && count_sparsity) {
-    a.nnz = theta.ne(0).sum().item<int64_t>();
-    a.n_small = theta.abs().le(1e-3).sum().item<int64_t>();
-  }
-  acc.merge(a);
+  sr2_trial_two_phase(reg, lambda, inv_sigma, theta, grad, prev, scratch, probes, count_sparsity, acc);
   return has_reg ? 1 : 0;
 }
 

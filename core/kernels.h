@@ -98,6 +98,13 @@ int64_t sr2_trial(const Regularizer* reg, double lambda, double inv_sigma, torch
                   const torch::Tensor& grad, torch::Tensor& prev, torch::Tensor& scratch, bool probes,
                   bool count_sparsity, ProbePartials& pp, ProbeAcc& acc);
 
+/// The tensor-level SR2 trial of the two-phase regularizers (group l2,1, plugins), on any device:
+/// z = θ − g/σ in `scratch`, the virtual prox with τ = λ/σ, s = x − θ; fills the same sums as
+/// sr2_trial (except numel). Temporaries are accepted on this rare path.
+void sr2_trial_two_phase(const Regularizer* reg, double lambda, double inv_sigma, torch::Tensor& theta,
+                         const torch::Tensor& grad, torch::Tensor& prev, torch::Tensor& scratch, bool probes,
+                         bool count_sparsity, ProbeAcc& acc);
+
 /// θ ← prev (exact restore after a rejected SR2 step), counting nnz / n_small if asked.
 void restore(torch::Tensor& theta, const torch::Tensor& prev, bool count, ProbePartials& pp, ProbeAcc& acc);
 

@@ -85,6 +85,13 @@ PB_INLINE T precond_update(const DiagCoeffs& c, T g, T& m, T* v) {
   }
 }
 
+/// x clipped to [−c.clip, c.clip] when c.clip > 0 (selects: vectorizable); x otherwise.
+template <class T>
+PB_INLINE T apply_clip(const DiagCoeffs& c, T x) {
+  const T xc = x < T(-c.clip) ? T(-c.clip) : (x > T(c.clip) ? T(c.clip) : x);
+  return c.clip > 0 ? xc : x;
+}
+
 /// The fused diagonal update of one coordinate. Returns θ_{t+1}; D receives C + δ, x the prox
 /// output (x̂ for Prox-SGD), z/tau the ZTau outputs.
 template <Mode M, Precond P, class Op, class T>
@@ -105,9 +112,7 @@ PB_INLINE T diag_update(const Op& op, const DiagCoeffs& c, T theta, T g, T& m, T
     x = z;
     return theta;
   } else {
-    x = op.prox(z, tau);
-    const T xc = x < T(-c.clip) ? T(-c.clip) : (x > T(c.clip) ? T(c.clip) : x);
-    x = c.clip > 0 ? xc : x;  // selects
+    x = apply_clip(c, op.prox(z, tau));
     return c.eps == 1.0 ? x : th + T(c.eps) * (x - th);
   }
 }

@@ -145,15 +145,9 @@ void sr2_loop(const Op& op, const CpuSr2Job& s, int64_t i0, int64_t i1, ProbeAcc
   out.merge(acc);
 }
 
-/// The scalar op of a separable spec, with the vectorizable specializations of the W-shaped map.
-template <class F>
-void visit_op(const RegSpec& spec, F&& f) {
-  visit_separable(spec, [&](auto op) { f(op); });
-}
-
 template <class T>
 void diag_dispatch(const CpuJob& s, int64_t i0, int64_t i1, ProbeAcc& acc) {
-  visit_op(s.spec, [&](auto op) {
+  visit_separable(s.spec, [&](auto op) {
     auto go = [&](auto mode, auto pc) {
       constexpr Mode M = decltype(mode)::value;
       constexpr Precond P = decltype(pc)::value;
@@ -203,7 +197,7 @@ void diag_range(const CpuJob& job, int64_t i0, int64_t i1, ProbeAcc& acc) {
 }
 
 void sr2_range(const CpuSr2Job& job, int64_t i0, int64_t i1, ProbeAcc& acc) {
-  visit_op(job.spec, [&](auto op) {
+  visit_separable(job.spec, [&](auto op) {
     if (job.dbl) {
       if (job.probes)
         sr2_loop<true, decltype(op), double>(op, job, i0, i1, acc);

@@ -141,24 +141,8 @@ int64_t cuda_sr2_trial(const Regularizer* reg, double lambda, double inv_sigma, 
     merge_dev(d, acc);
     return has_reg ? 1 : 0;
   }
-  // Two-phase (group / plugin): the tensor-level path of kernels.cpp sr2_trial, on the device.
-  TORCH_CHECK(scratch.defined(), "sr2_trial: scratch buffer required for non-separable regularizers");
-  ProbeAcc a;
-  a.e1 = reg->value(theta);
-  prev.copy_(theta);
-  scratch.copy_(theta).add_(grad, -inv_sigma);
-  reg->prox_(scratch, torch::full({1}, lambda * inv_sigma, theta.options()));
-  a.e2 = reg->value(scratch);
-  torch::Tensor st = scratch - theta;
-  a.e0 = (grad.to(torch::kDouble) * st.to(torch::kDouble)).sum().item<double>();
-  a.dtheta_sq = st.to(torch::kDouble).pow(2).sum().item<double>();
-  a.grad_sq = grad.to(torch::kDouble).pow(2).sum().item<double>();
-  theta.copy_(scratch);
-  if (probes && count_sparsity) {
-    a.nnz = theta.ne(0).sum().item<int64_t>();
-    a.n_small = theta.abs().le(1e-3).sum().item<int64_t>();
-  }
-  acc.merge(a);
+  // Two-phase (group / plugin): the tensor-level path shared with the CPU, on the device.
+  sr2_trial_two_phase(reg, lambda, inv_sigma, theta, grad, prev, scratch, probes, count_sparsity, acc);
   return has_reg ? 1 : 0;
 }
 
