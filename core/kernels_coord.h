@@ -40,8 +40,8 @@ struct DiagCoeffs {
   bool tau_precond = true;
   double eps = 1.0;       ///< θ ← θ + eps (x − θ); 1 = ProxGen, ε_t = Prox-SGD (6)
   double sub_lambda = 0;  ///< Subgrad mode: g ← g + sub_lambda · r'(θ)
-  double clip = 0;        ///< Prox mode: x ← min(max(x, −clip), clip) after the prox; 0 = off
-                          ///< (ProxQuant's official code clips to [−1, 1])
+  double clip = INFINITY;  ///< Prox mode: x ← min(max(x, −clip), clip) after the prox; +∞ = off
+                           ///< (ProxQuant's official code clips to [−1, 1])
 };
 
 /// Probe sums of a fused pass (one per chunk, merged on the host): ‖θ_{t+1} − θ_t‖², ‖g_t‖², max and
@@ -69,6 +69,20 @@ struct ProbeAcc {
 
 // ---- per-coordinate functions (PB_HD: reusable by a CUDA kernel) -------------------------------
 
+/// D = C + δ from the (updated) second moment v. Non-decreasing in v (every rounded operation is),
+/// so max_i D_i = precond_of_v(max_i v_i) exactly, and likewise for the min.
+template <Precond P, class T>
+PB_INLINE T precond_of_v(const DiagCoeffs& c, T v) {
+  if constexpr (P == Precond::Identity) {
+    (void)v;
+    return T(1);
+  } else if constexpr (P == Precond::Ema) {
+    return std::sqrt(T(c.s_v) * v) + T(c.delta);
+  } else {
+    return std::sqrt(v) + T(c.delta);
+  }
+}
+
 /// D = C + δ and the moment updates for one coordinate.
 template <Precond P, class T>
 PB_INLINE T precond_update(const DiagCoeffs& c, T g, T& m, T* v) {
@@ -76,25 +90,27 @@ PB_INLINE T precond_update(const DiagCoeffs& c, T g, T& m, T* v) {
   if constexpr (P == Precond::Identity) {
     (void)v;
     return T(1);
-  } else if constexpr (P == Precond::Ema) {
-    *v = T(c.c_v) * *v + T(c.c_vg) * (g * g);
-    return std::sqrt(T(c.s_v) * *v) + T(c.delta);
   } else {
-    *v = *v + g * g;
-    return std::sqrt(*v) + T(c.delta);
+    if constexpr (P == Precond::Ema)
+      *v = T(c.c_v) * *v + T(c.c_vg) * (g * g);
+    else
+      *v = *v + g * g;
+    return precond_of_v<P>(c, *v);
   }
 }
 
-/// x clipped to [−c.clip, c.clip] when c.clip > 0 (selects: vectorizable); x otherwise.
+/// x clipped to [−c.clip, c.clip]: two selects (max and min on a vector unit), exact and a no-op for
+/// the default c.clip = +∞; NaN passes through.
 template <class T>
 PB_INLINE T apply_clip(const DiagCoeffs& c, T x) {
-  const T xc = x < T(-c.clip) ? T(-c.clip) : (x > T(c.clip) ? T(c.clip) : x);
-  return c.clip > 0 ? xc : x;
+  x = x < T(-c.clip) ? T(-c.clip) : x;
+  return x > T(c.clip) ? T(c.clip) : x;
 }
 
 /// The fused diagonal update of one coordinate. Returns θ_{t+1}; D receives C + δ, x the prox
-/// output (x̂ for Prox-SGD), z/tau the ZTau outputs.
-template <Mode M, Precond P, class Op, class T>
+/// output (x̂ for Prox-SGD), z/tau the ZTau outputs. Avg = false drops the Prox-SGD average: the
+/// caller guarantees c.eps == 1 (θ ← x), and the loop carries no select on a loop-invariant bool.
+template <Mode M, Precond P, class Op, class T, bool Avg = true>
 PB_INLINE T diag_update(const Op& op, const DiagCoeffs& c, T theta, T g, T& m, T* v, T& D, T& x, T& tau) {
   const T th = T(c.wd) * theta;  // exact when wd = 1
   if constexpr (M == Mode::Subgrad) g = g + T(c.sub_lambda) * op.subgrad(th);
@@ -113,7 +129,8 @@ PB_INLINE T diag_update(const Op& op, const DiagCoeffs& c, T theta, T g, T& m, T
     return theta;
   } else {
     x = apply_clip(c, op.prox(z, tau));
-    return c.eps == 1.0 ? x : th + T(c.eps) * (x - th);
+    if constexpr (!Avg) return x;
+    else return c.eps == 1.0 ? x : th + T(c.eps) * (x - th);
   }
 }
 

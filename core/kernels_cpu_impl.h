@@ -14,11 +14,17 @@
 #endif
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 
 #include "core/kernels_cpu.h"
 #include "core/prox_scalar.h"
+
+// The explicit vectors below never cross a call boundary that is not inlined (internal linkage),
+// so the psABI note about passing 32-byte vectors without AVX does not apply.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
 
 namespace proxbench::core::kernels::PB_KERNEL_ISA {
 namespace {
@@ -27,74 +33,135 @@ constexpr int64_t kTile = 1024;
 template <class T>
 constexpr int kLanes = int(32 / sizeof(T));  // float: 8, double: 4 (one AVX register per accumulator)
 
+/// L lanes of T (V) and the matching integer lanes (I: what a compare of two V yields, −1 = true).
+template <class T>
+struct Vec;
+template <>
+struct Vec<float> {
+  typedef float V __attribute__((vector_size(32)));
+  typedef int32_t I __attribute__((vector_size(32)));
+  static constexpr int32_t kAbs = 0x7fffffff;  // clears the sign bit
+};
+template <>
+struct Vec<double> {
+  typedef double V __attribute__((vector_size(32)));
+  typedef int64_t I __attribute__((vector_size(32)));
+  static constexpr int64_t kAbs = 0x7fffffffffffffff;
+};
+template <class V, class T>
+inline V vload(const T* p) {
+  V v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
 template <Mode M, Precond P, bool Probes, bool Aux, class Op, class T>
 void diag_loop(const Op& op, const CpuJob& s, int64_t i0, int64_t i1, ProbeAcc& out) {
-  ProbeAcc acc;  // local: the chunks' slots share cache lines (no false sharing per tile)
+  using V = typename Vec<T>::V;
+  using VI = typename Vec<T>::I;
   constexpr int L = kLanes<T>;
-  constexpr bool Theta = M != Mode::ZTau;
+  constexpr bool Theta = M != Mode::ZTau, HasV = P != Precond::Identity;
+  ProbeAcc acc;  // local: the chunks' slots share cache lines (no false sharing per tile)
   const DiagCoeffs c = s.c;
   T* __restrict th = static_cast<T*>(s.theta);
   const T* __restrict g = static_cast<const T*>(s.grad);
   T* __restrict m = static_cast<T*>(s.m);
   T* __restrict v = static_cast<T*>(s.v);
-  T* __restrict aux = static_cast<T*>(s.aux);
+  T* const aux_buf = static_cast<T*>(s.aux);
   T* __restrict tauo = static_cast<T*>(s.tau);
+  T scratch[Aux ? kTile : 1];             // x̂ when ε ≠ 1 but no x̂ buffer is wanted
+  T old_theta[Probes && Theta ? kTile : 1];  // θ_t of the tile, for ‖θ_{t+1} − θ_t‖²
   const T inf = std::numeric_limits<T>::infinity(), small_thr = T(1e-3);
+  const VI abs_mask = VI{} + Vec<T>::kAbs;
   for (int64_t t0 = i0; t0 < i1; t0 += kTile) {
     const int64_t t1 = std::min(i1, t0 + kTile);
-    T dth[L], g2[L], mx[L], mn[L], nz[L], sm[L], nza[L];
-    for (int l = 0; l < L; ++l) {
-      dth[l] = g2[l] = nz[l] = sm[l] = nza[l] = T(0);
-      mx[l] = -inf;
-      mn[l] = inf;
-    }
-    auto body = [&](int64_t i, int l) __attribute__((always_inline)) {
+    // x̂ / z go to aux[i - ao]: the buffer (ao = 0) or this tile's scratch (ao = t0)
+    const bool own = aux_buf != nullptr || M == Mode::ZTau;
+    T* __restrict aux = own ? aux_buf : scratch;
+    const int64_t ao = own ? 0 : t0;
+    // 1. The update of the tile: a plain loop for the loop vectorizer (the scalar ops are
+    //    branch-free selects). With probes it also keeps θ_t in L1 scratch.
+    for (int64_t i = t0; i < t1; ++i) {
       const T old = th[i], gv = g[i];
-      T mm = m[i], vv = P == Precond::Identity ? T(0) : v[i], D, x, tv;
-      const T nw = diag_update<M, P>(op, c, old, gv, mm, &vv, D, x, tv);
+      T mm = m[i], vv = HasV ? v[i] : T(0), D, x, tv;
+      const T nw = diag_update<M, P, Op, T, Aux>(op, c, old, gv, mm, &vv, D, x, tv);
       m[i] = mm;
-      if constexpr (P != Precond::Identity) v[i] = vv;
+      if constexpr (HasV) v[i] = vv;
       if constexpr (M == Mode::ZTau) {
-        aux[i] = x;
+        aux[i - ao] = x;
         tauo[i] = tv;
       } else {
         th[i] = nw;
-        if constexpr (Aux) aux[i] = x;
+        if constexpr (Aux) aux[i - ao] = x;
       }
-      if constexpr (Probes) {
-        g2[l] += gv * gv;
-        mx[l] = mx[l] > D ? mx[l] : D;
-        mn[l] = mn[l] < D ? mn[l] : D;
+      if constexpr (Probes && Theta) old_theta[i - t0] = old;
+    }
+    if constexpr (Probes) {
+      // 2. The probes of the tile, from what step 1 just wrote (still in L1: the step stays one pass
+      //    over memory). Explicit vectors of L lanes (GCC/Clang vector extensions; two halves
+      //    without AVX): per-lane sums in a fixed order, so every instruction set gives the same
+      //    bits; counts in exact integer lanes (a true compare is −1). max/min of D = C + δ are taken
+      //    on v (D is non-decreasing in v, precond_of_v).
+      V g2 = {}, dth = {}, vmax = {}, vmin = {};
+      VI nz = {}, sm = {}, nza = {};
+      for (int l = 0; l < L; ++l) {
+        vmax[l] = -inf;
+        vmin[l] = inf;
+      }
+      const V zero = {}, thr = zero + small_thr;
+      int64_t i = t0;
+      for (; i + L <= t1; i += L) {
+        const V gv = vload<V>(g + i);
+        g2 += gv * gv;
+        if constexpr (HasV) {
+          const V vv = vload<V>(v + i);
+          vmax = vmax > vv ? vmax : vv;
+          vmin = vmin < vv ? vmin : vv;
+        }
         if constexpr (Theta) {
-          const T d = nw - old;
-          dth[l] += d * d;
-          nz[l] += nw != T(0) ? T(1) : T(0);
-          sm[l] += std::fabs(nw) <= small_thr ? T(1) : T(0);
-          if constexpr (Aux) nza[l] += x != T(0) ? T(1) : T(0);
+          const V nw = vload<V>(th + i), d = nw - vload<V>(old_theta + (i - t0));
+          dth += d * d;
+          nz -= nw != zero;
+          sm -= (V)((VI)nw & abs_mask) <= thr;
+          if constexpr (Aux) nza -= vload<V>(aux + (i - ao)) != zero;
         }
       }
-    };
-    int64_t i = t0;
-    for (; i + L <= t1; i += L)
-      for (int l = 0; l < L; ++l) body(i + l, l);
-    for (; i < t1; ++i) body(i, 0);
-    if constexpr (Probes) {
+      for (; i < t1; ++i) {  // the tail, into lane 0
+        const T gv = g[i];
+        g2[0] += gv * gv;
+        if constexpr (HasV) {
+          vmax[0] = vmax[0] > v[i] ? vmax[0] : v[i];
+          vmin[0] = vmin[0] < v[i] ? vmin[0] : v[i];
+        }
+        if constexpr (Theta) {
+          const T nw = th[i], d = nw - old_theta[i - t0];
+          dth[0] += d * d;
+          nz[0] += nw != T(0);
+          sm[0] += std::fabs(nw) <= small_thr;
+          if constexpr (Aux) nza[0] += aux[i - ao] != T(0);
+        }
+      }
       for (int l = 0; l < L; ++l) {
         acc.grad_sq += double(g2[l]);
-        acc.dmax = std::max(acc.dmax, double(mx[l]));
-        acc.dmin = std::min(acc.dmin, double(mn[l]));
+        if (HasV && vmin[l] <= vmax[l]) {  // a lane that saw no (non-NaN) v stays (+∞, −∞)
+          acc.dmax = std::max(acc.dmax, double(precond_of_v<P>(c, T(vmax[l]))));
+          acc.dmin = std::min(acc.dmin, double(precond_of_v<P>(c, T(vmin[l]))));
+        }
         if constexpr (Theta) {
           acc.dtheta_sq += double(dth[l]);
           if (s.count_sparsity) {
             acc.nnz += int64_t(nz[l]);
             acc.n_small += int64_t(sm[l]);
-            acc.nnz_aux += int64_t(nza[l]);
+            if (aux_buf != nullptr) acc.nnz_aux += int64_t(nza[l]);
           }
         }
       }
     }
   }
-  if constexpr (Probes) out.merge(acc);
+  if constexpr (Probes) {
+    if constexpr (!HasV) acc.dmax = acc.dmin = 1.0;  // C + δ := I
+    out.merge(acc);
+  }
 }
 
 template <bool Probes, class Op, class T>
@@ -151,7 +218,8 @@ void diag_dispatch(const CpuJob& s, int64_t i0, int64_t i1, ProbeAcc& acc) {
     auto go = [&](auto mode, auto pc) {
       constexpr Mode M = decltype(mode)::value;
       constexpr Precond P = decltype(pc)::value;
-      const bool aux = M == Mode::Prox && s.aux != nullptr;
+      // The Aux instantiation is Prox-SGD's (x̂ stored, θ ← θ + ε(x̂ − θ)); the others assume ε = 1.
+      const bool aux = M == Mode::Prox && (s.aux != nullptr || s.c.eps != 1.0);
       if (s.probes) {
         if (aux)
           diag_loop<M, P, true, true, decltype(op), T>(op, s, i0, i1, acc);
@@ -213,3 +281,5 @@ void sr2_range(const CpuSr2Job& job, int64_t i0, int64_t i1, ProbeAcc& acc) {
 }
 
 }  // namespace proxbench::core::kernels::PB_KERNEL_ISA
+
+#pragma GCC diagnostic pop

@@ -28,7 +28,7 @@ double ProxQuant::plan(size_t group, int64_t t, core::kernels::DiagStep& s) cons
   c.b = lr * go.lambda;
   c.tau_precond = false;
   c.wd = 1.0;
-  c.clip = clip_ ? 1.0 : 0.0;
+  c.clip = clip_ ? 1.0 : INFINITY;
   return alpha;
 }
 
