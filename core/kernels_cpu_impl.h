@@ -2,12 +2,13 @@
 // kernels_cpu_avx2.cpp, each after defining PB_KERNEL_ISA to its namespace (isa_base / isa_avx2):
 // the templates below are instantiated once per instruction set, in that namespace.
 //
-// The loop of diag_range is written for the auto-vectorizer: per tile of kTile coordinates, blocks
-// of kLanes<T> coordinates whose lane l updates lane l of every probe accumulator (explicit lanes:
-// no reassociation, so no -ffast-math, and the result does not depend on the vector width).
-// Accumulators are T within a tile (counts too: ≤ kTile/kLanes per lane, exact in float) and are
-// added into the double/int64 ProbeAcc after each tile. No branches in the loop body: the scalar
-// ops of core/prox_scalar.h are branch-free selects.
+// diag_range walks tiles of kTile coordinates. Per tile: (1) the update, a plain loop that GCC's
+// loop vectorizer turns into straight vector code (the scalar ops of core/prox_scalar.h are
+// branch-free selects); (2) with probes, the reductions over the tile, in explicit vectors, from the
+// data step (1) has just written and that is still in L1: the step remains one pass over memory.
+// The reductions keep kLanes<T> lanes (32 bytes) whatever the vector width, so no reassociation
+// (no -ffast-math) and the same bits from every instruction set. Per-tile accumulators are T
+// (counts: integer lanes) and are added into the double/int64 ProbeAcc after each tile.
 #pragma once
 #ifndef PB_KERNEL_ISA
 #error "define PB_KERNEL_ISA (isa_base or isa_avx2) before including core/kernels_cpu_impl.h"
@@ -21,11 +22,6 @@
 #include "core/kernels_cpu.h"
 #include "core/prox_scalar.h"
 
-// The explicit vectors below never cross a call boundary that is not inlined (internal linkage),
-// so the psABI note about passing 32-byte vectors without AVX does not apply.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wpsabi"
-
 namespace proxbench::core::kernels::PB_KERNEL_ISA {
 namespace {
 
@@ -33,20 +29,25 @@ constexpr int64_t kTile = 1024;
 template <class T>
 constexpr int kLanes = int(32 / sizeof(T));  // float: 8, double: 4 (one AVX register per accumulator)
 
-/// L lanes of T (V) and the matching integer lanes (I: what a compare of two V yields, −1 = true).
+// Explicit vectors (GCC/Clang vector extensions) of the native width: 32 bytes with AVX, else 16.
+// The probe accumulators are kLanes<T> lanes wide (32 bytes) in every build: kParts native vectors,
+// part k holding lanes [k·W, (k+1)·W). So lane l always sums the same coordinates in the same order.
+#if defined(__AVX__)
+constexpr int kVecBytes = 32;
+#else
+constexpr int kVecBytes = 16;
+#endif
+constexpr int kParts = 32 / kVecBytes;
+
+/// Native vector of T (V), the integer vector a compare of two V yields (I, −1 = true), and the
+/// mask that clears the sign bit.
 template <class T>
-struct Vec;
-template <>
-struct Vec<float> {
-  typedef float V __attribute__((vector_size(32)));
-  typedef int32_t I __attribute__((vector_size(32)));
-  static constexpr int32_t kAbs = 0x7fffffff;  // clears the sign bit
-};
-template <>
-struct Vec<double> {
-  typedef double V __attribute__((vector_size(32)));
-  typedef int64_t I __attribute__((vector_size(32)));
-  static constexpr int64_t kAbs = 0x7fffffffffffffff;
+struct Vec {
+  using Int = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+  typedef T V __attribute__((vector_size(kVecBytes)));
+  typedef Int I __attribute__((vector_size(kVecBytes)));
+  static constexpr int W = kVecBytes / int(sizeof(T));
+  static constexpr Int kAbs = std::numeric_limits<Int>::max();
 };
 template <class V, class T>
 inline V vload(const T* p) {
@@ -73,6 +74,13 @@ void diag_loop(const Op& op, const CpuJob& s, int64_t i0, int64_t i1, ProbeAcc& 
   T old_theta[Probes && Theta ? kTile : 1];  // θ_t of the tile, for ‖θ_{t+1} − θ_t‖²
   const T inf = std::numeric_limits<T>::infinity(), small_thr = T(1e-3);
   const VI abs_mask = VI{} + Vec<T>::kAbs;
+  constexpr int W = Vec<T>::W;
+  const V zero = {}, thr = zero + small_thr;
+  V vmax[kParts], vmin[kParts];  // over the whole range: D = precond_of_v(max v) once, at the end
+  for (int k = 0; k < kParts; ++k) {
+    vmax[k] = zero - inf;
+    vmin[k] = zero + inf;
+  }
   for (int64_t t0 = i0; t0 < i1; t0 += kTile) {
     const int64_t t1 = std::min(i1, t0 + kTile);
     // x̂ / z go to aux[i - ao]: the buffer (ao = 0) or this tile's scratch (ao = t0)
@@ -98,68 +106,76 @@ void diag_loop(const Op& op, const CpuJob& s, int64_t i0, int64_t i1, ProbeAcc& 
     }
     if constexpr (Probes) {
       // 2. The probes of the tile, from what step 1 just wrote (still in L1: the step stays one pass
-      //    over memory). Explicit vectors of L lanes (GCC/Clang vector extensions; two halves
-      //    without AVX): per-lane sums in a fixed order, so every instruction set gives the same
-      //    bits; counts in exact integer lanes (a true compare is −1). max/min of D = C + δ are taken
-      //    on v (D is non-decreasing in v, precond_of_v).
-      V g2 = {}, dth = {}, vmax = {}, vmin = {};
-      VI nz = {}, sm = {}, nza = {};
-      for (int l = 0; l < L; ++l) {
-        vmax[l] = -inf;
-        vmin[l] = inf;
+      //    over memory), in explicit vectors: per-lane sums in a fixed order, so every instruction
+      //    set gives the same bits; counts in exact integer lanes. max/min of D = C + δ are taken on
+      //    v (D is non-decreasing in v, precond_of_v).
+      V g2[kParts], dth[kParts];
+      VI nz[kParts], sm[kParts], nza[kParts];
+      for (int k = 0; k < kParts; ++k) {
+        g2[k] = dth[k] = zero;
+        nz[k] = sm[k] = nza[k] = VI{};
       }
-      const V zero = {}, thr = zero + small_thr;
       int64_t i = t0;
       for (; i + L <= t1; i += L) {
-        const V gv = vload<V>(g + i);
-        g2 += gv * gv;
-        if constexpr (HasV) {
-          const V vv = vload<V>(v + i);
-          vmax = vmax > vv ? vmax : vv;
-          vmin = vmin < vv ? vmin : vv;
-        }
-        if constexpr (Theta) {
-          const V nw = vload<V>(th + i), d = nw - vload<V>(old_theta + (i - t0));
-          dth += d * d;
-          nz -= nw != zero;
-          sm -= (V)((VI)nw & abs_mask) <= thr;
-          if constexpr (Aux) nza -= vload<V>(aux + (i - ao)) != zero;
+        for (int k = 0; k < kParts; ++k) {
+          const int64_t j = i + k * W;
+          const V gv = vload<V>(g + j);
+          g2[k] += gv * gv;
+          if constexpr (HasV) {
+            const V vv = vload<V>(v + j);
+            vmax[k] = vmax[k] > vv ? vmax[k] : vv;
+            vmin[k] = vmin[k] < vv ? vmin[k] : vv;
+          }
+          if constexpr (Theta) {
+            const V nw = vload<V>(th + j), d = nw - vload<V>(old_theta + (j - t0));
+            dth[k] += d * d;
+            nz[k] -= nw != zero;
+            sm[k] -= (V)((VI)nw & abs_mask) <= thr;
+            if constexpr (Aux) nza[k] -= vload<V>(aux + (j - ao)) != zero;
+          }
         }
       }
       for (; i < t1; ++i) {  // the tail, into lane 0
         const T gv = g[i];
-        g2[0] += gv * gv;
+        g2[0][0] += gv * gv;
         if constexpr (HasV) {
-          vmax[0] = vmax[0] > v[i] ? vmax[0] : v[i];
-          vmin[0] = vmin[0] < v[i] ? vmin[0] : v[i];
+          vmax[0][0] = vmax[0][0] > v[i] ? vmax[0][0] : v[i];
+          vmin[0][0] = vmin[0][0] < v[i] ? vmin[0][0] : v[i];
         }
         if constexpr (Theta) {
           const T nw = th[i], d = nw - old_theta[i - t0];
-          dth[0] += d * d;
-          nz[0] += nw != T(0);
-          sm[0] += std::fabs(nw) <= small_thr;
-          if constexpr (Aux) nza[0] += aux[i - ao] != T(0);
+          dth[0][0] += d * d;
+          nz[0][0] += nw != T(0);
+          sm[0][0] += std::fabs(nw) <= small_thr;
+          if constexpr (Aux) nza[0][0] += aux[i - ao] != T(0);
         }
       }
       for (int l = 0; l < L; ++l) {
-        acc.grad_sq += double(g2[l]);
-        if (HasV && vmin[l] <= vmax[l]) {  // a lane that saw no (non-NaN) v stays (+∞, −∞)
-          acc.dmax = std::max(acc.dmax, double(precond_of_v<P>(c, T(vmax[l]))));
-          acc.dmin = std::min(acc.dmin, double(precond_of_v<P>(c, T(vmin[l]))));
-        }
+        const int k = l / W, w = l % W;
+        acc.grad_sq += double(g2[k][w]);
         if constexpr (Theta) {
-          acc.dtheta_sq += double(dth[l]);
+          acc.dtheta_sq += double(dth[k][w]);
           if (s.count_sparsity) {
-            acc.nnz += int64_t(nz[l]);
-            acc.n_small += int64_t(sm[l]);
-            if (aux_buf != nullptr) acc.nnz_aux += int64_t(nza[l]);
+            acc.nnz += int64_t(nz[k][w]);
+            acc.n_small += int64_t(sm[k][w]);
+            if (aux_buf != nullptr) acc.nnz_aux += int64_t(nza[k][w]);
           }
         }
       }
     }
   }
   if constexpr (Probes) {
-    if constexpr (!HasV) acc.dmax = acc.dmin = 1.0;  // C + δ := I
+    if constexpr (HasV) {
+      for (int l = 0; l < L; ++l) {
+        const int k = l / W, w = l % W;
+        if (vmin[k][w] <= vmax[k][w]) {  // a lane that saw no (non-NaN) v stays (+∞, −∞)
+          acc.dmax = std::max(acc.dmax, double(precond_of_v<P>(c, T(vmax[k][w]))));
+          acc.dmin = std::min(acc.dmin, double(precond_of_v<P>(c, T(vmin[k][w]))));
+        }
+      }
+    } else {
+      acc.dmax = acc.dmin = 1.0;  // C + δ := I
+    }
     out.merge(acc);
   }
 }
@@ -281,5 +297,3 @@ void sr2_range(const CpuSr2Job& job, int64_t i0, int64_t i1, ProbeAcc& acc) {
 }
 
 }  // namespace proxbench::core::kernels::PB_KERNEL_ISA
-
-#pragma GCC diagnostic pop

@@ -248,12 +248,13 @@ void diag_step_t(const DiagLaunch& L, const DiagPtrs<T>& p, void* stream, Device
 
 // ---- phase 3 of the two-phase form (kernels.cpp finish_range) ----------------------------------
 template <bool Probes, class T>
-__global__ void __launch_bounds__(kThreads) finish_kernel(T wd, T eps, bool plain, bool count, bool write_aux,
+__global__ void __launch_bounds__(kThreads) finish_kernel(DiagCoeffs c, bool plain, bool count, bool write_aux,
                                                           T* th, const T* aux, int64_t n, DeviceProbes* partials) {
   DeviceProbes a;
+  const T wd = T(c.wd), eps = T(c.eps);
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
-    const T old = th[i], x = aux[i];
+    const T old = th[i], x = kernels::apply_clip(c, aux[i]);
     const T thw = wd * old;
     const T nw = plain ? x : thw + eps * (x - thw);
     th[i] = nw;
@@ -281,10 +282,10 @@ void finish_step_t(const DiagLaunch& L, bool write_aux, const DiagPtrs<T>& p, vo
   std::unique_lock<std::mutex> lk(w.mu, std::defer_lock);
   if (L.probes) {
     lk.lock();
-    finish_kernel<true><<<blocks, kThreads, 0, s>>>(T(L.c.wd), T(L.c.eps), plain, L.count_sparsity, write_aux,
+    finish_kernel<true><<<blocks, kThreads, 0, s>>>(L.c, plain, L.count_sparsity, write_aux,
                                                     p.theta, p.aux, p.n, w.partials);
   } else {
-    finish_kernel<false><<<blocks, kThreads, 0, s>>>(T(L.c.wd), T(L.c.eps), plain, L.count_sparsity, write_aux,
+    finish_kernel<false><<<blocks, kThreads, 0, s>>>(L.c, plain, L.count_sparsity, write_aux,
                                                      p.theta, p.aux, p.n, nullptr);
   }
   check(cudaGetLastError(), "finish_step launch");
@@ -383,7 +384,8 @@ __global__ void __launch_bounds__(kThreads)
     for (int64_t k = threadIdx.x; k < gsize; k += blockDim.x) {
       const int64_t i = i0 + k;
       const double zk = double(z[k]);
-      const T x = kind == 0 ? T(0) : kind == 1 ? T(zk * f) : kind == 2 ? z[k] : T(zk * (s / (s + double(tau[k]))));
+      const T x = kernels::apply_clip(
+          c, kind == 0 ? T(0) : kind == 1 ? T(zk * f) : kind == 2 ? z[k] : T(zk * (s / (s + double(tau[k])))));
       z[k] = x;
       const T old = p.theta[i];
       const T thw = wd * old;

@@ -4,7 +4,10 @@
 // Names: BM_OptimizerStep/<optimizer>/<regularizer>/<n> (probes on, the default),
 // BM_OptimizerStepNoProbes/<optimizer>/<regularizer>/<n>, BM_TorchAdamStep/<n>, and
 // BM_OptimizerStepBaseIsa/proxgen/l1/<n> (the baseline-ISA loops, when AVX2 ones are in use; the
-// label of each run names the loops used). bench_main.cpp prints the ratios.
+// label of each run names the loops used), and BM_ProbesPaired/proxgen/l1/<n>: one optimizer whose
+// steps alternate probes on and off, each timed, so that drift of a shared machine (memory bandwidth
+// and clock change by 10–30% over minutes) hits both sides alike; its counter on_over_off is
+// Σ t_on / Σ t_off. bench_main.cpp prints the ratios.
 //
 // bytes_per_second counts the bytes the update must move per coordinate at the least, 4 bytes per
 // float32 value read or written: the parameter, the gradient and every state buffer that the
@@ -14,6 +17,8 @@
 // coordinates per second.
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
+
+#include <chrono>
 
 #include "core/kernels_cpu.h"
 #include "core/optimizer.h"
@@ -59,6 +64,35 @@ void run_step(benchmark::State& state, const std::string& opt, const std::string
   kn::set_cpu_isa(saved);
 }
 
+void BM_ProbesPaired(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  torch::manual_seed(0);
+  auto p = (torch::randn({n / 1000, 1000}) * 0.1).requires_grad_(true);
+  p.mutable_grad() = torch::randn({n / 1000, 1000}) * 0.01;
+  core::ParamGroupSpec g{{p}, core::make_regularizer("l1", core::OptionMap()), 1e-4};
+  nlohmann::json o = nlohmann::json::object();
+  o["lr"] = 1e-3;
+  auto optim = core::make_optimizer("proxgen", {g}, core::OptionMap(o));
+  auto loss = torch::zeros({});
+  torch::optim::Optimizer::LossClosure closure = [&] { return loss; };
+  optim->step(closure);
+  using clk = std::chrono::steady_clock;
+  double on = 0, off = 0;
+  for (auto _ : state) {
+    for (const bool probes : {true, false}) {
+      optim->set_probes(probes);
+      const auto t0 = clk::now();
+      optim->step(closure);
+      benchmark::ClobberMemory();
+      (probes ? on : off) += std::chrono::duration<double>(clk::now() - t0).count();
+    }
+  }
+  state.counters["on_ms"] = 1e3 * on / double(state.iterations());
+  state.counters["off_ms"] = 1e3 * off / double(state.iterations());
+  state.counters["on_over_off"] = on / off;
+  state.SetLabel(core::kernels::cpu_isa_name(core::kernels::cpu_isa()));
+}
+
 void BM_TorchAdamStep(benchmark::State& state) {
   const int64_t n = state.range(0);
   torch::manual_seed(0);
@@ -92,6 +126,10 @@ int register_all() {
         add("BM_OptimizerStep/" + opt + "/" + reg, opt, reg, true);
       }
       add("BM_OptimizerStepNoProbes/" + opt + "/l1", opt, "l1", false);
+      benchmark::RegisterBenchmark(("BM_ProbesPaired/" + opt + "/l1").c_str(), BM_ProbesPaired)
+          ->Arg(kN)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
       if (core::kernels::cpu_isa() != core::kernels::CpuIsa::Base)
         benchmark::RegisterBenchmark(("BM_OptimizerStepBaseIsa/" + opt + "/l1").c_str(),
                                      [opt](benchmark::State& s) { run_step(s, opt, "l1", true, true); })
