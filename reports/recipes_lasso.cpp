@@ -201,6 +201,10 @@ void recipe_phase(RecipeContext& ctx) {
   std::string b = "set encoding utf8\nset logscale x\nset grid lc rgb '#dddddd'\nset xlabel 'λ (mean-loss scale)'\n"
                   "set ylabel 'support F1'\nset yrange [-0.05:1.05]\nset key outside right top noenhanced font ',11'\n"
                   "set title 'Support recovery against λ (mean ± std over seeds)' font ',13'\nplot ";
+  // x range: half a decade past the grid; series of one optimizer that differ in another key (the
+  // init) share its colour and get their own dash and point type.
+  b.insert(b.find("plot "), "set xrange [" + num(*lambdas.begin() / 1.5) + ":" + num(*lambdas.rbegin() * 1.5) + "]\n");
+  std::map<std::string, int> var_index;
   std::string plot;
   int i = 0;
   for (const auto& key : order) {
@@ -224,8 +228,11 @@ void recipe_phase(RecipeContext& ctx) {
       var.erase(p, e == std::string::npos ? std::string::npos : e - p + 1);
     }
     while (!var.empty() && var.back() == ' ') var.pop_back();
+    const int vi = var_index.emplace(var, int(var_index.size())).first->second;
+    const int dash = vi == 0 ? st.dash : 1 + vi % 5, pt = vi % 2 == 0 ? 7 : 6;
     plot += std::string(plot.empty() ? "" : ", ") + gp_quote(file) + " using 1:2:3 with yerrorlines lc rgb '" + st.color +
-            "' dt " + std::to_string(st.dash) + " lw 2 pt 7 title " + gp_quote(label + (var.empty() ? "" : " " + var));
+            "' dt " + std::to_string(dash) + " lw 2 pt " + std::to_string(pt) + " title " +
+            gp_quote(label + (var.empty() ? "" : " " + var));
   }
   ctx.out.add_figure("Support recovery phase plot: F1 against λ", "phase_f1_lambda", b + plot + "\n", 1000, 520,
                      "Final support F1 of each optimizer and initialization over a log grid of λ (not in the papers).");
