@@ -77,6 +77,19 @@ torch::Tensor& ProxOptimizer::buffer(ProxParamState& st, const std::string& name
   return t;
 }
 
+torch::Tensor ProxOptimizer::begin_step(const LossClosure& closure, StepStats& s) {
+  torch::Tensor loss;
+  if (closure) {
+    torch::AutoGradMode enable(true);
+    loss = closure();
+    s.loss_evals = 1;
+    if (loss.defined()) s.loss = loss.item<double>();
+  }
+  s.grad_evals = 1;
+  s.step = ++step_count_;
+  return loss;
+}
+
 void ProxOptimizer::record_step(const StepStats& s) {
   stats_ = s;
   counters_.steps += 1;

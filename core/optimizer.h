@@ -123,6 +123,11 @@ class ProxOptimizer : public torch::optim::Optimizer {
   /// Subclass scalars that must survive a checkpoint (e.g. SR2's σ).
   virtual void save_extra(torch::serialize::OutputArchive&) const {}
   virtual void load_extra(torch::serialize::InputArchive&) {}
+  /// The prologue of a step that takes one gradient: evaluates the closure (if any) with grad mode
+  /// on (s.loss_evals = 1, s.loss = its value), counts one gradient evaluation, advances
+  /// step_count_ and sets s.step. Returns the loss (undefined without a closure). Take a
+  /// torch::NoGradGuard after it.
+  torch::Tensor begin_step(const LossClosure& closure, StepStats& s);
   /// Fills stats_ from the fused reductions (probes) and the step's counts; updates counters_.
   void record_step(const StepStats& s);
 

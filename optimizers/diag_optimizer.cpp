@@ -21,18 +21,9 @@ void check_in(const std::string& owner, const std::string& key, double v, double
 }
 
 torch::Tensor DiagOptimizer::step(LossClosure closure) {
-  torch::Tensor loss;
   core::StepStats s;
-  if (closure) {
-    torch::AutoGradMode enable(true);
-    loss = closure();
-    s.loss_evals = 1;
-    if (loss.defined()) s.loss = loss.item<double>();
-  }
-  s.grad_evals = 1;
+  torch::Tensor loss = begin_step(closure, s);
   torch::NoGradGuard no_grad;
-  ++step_count_;
-  s.step = step_count_;
   ProbeAcc total;
   double lambda_min = std::numeric_limits<double>::infinity();
   bool first_lr = true, any_aux = false;

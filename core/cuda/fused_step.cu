@@ -153,6 +153,18 @@ void collect(Workspace& w, int blocks, cudaStream_t s, DeviceProbes* out) {
   if (out) *out = *w.host;
 }
 
+/// The θ probes of one coordinate (the fused pass and phase 3): ‖θ_{t+1} − θ_t‖², non-zeros, |θ| ≤ 1e-3, x̂ ≠ 0.
+template <class T>
+__device__ __forceinline__ void theta_probes(DeviceProbes& a, T old, T nw, T x, bool count, bool write_aux) {
+  const double d = double(nw) - double(old);
+  a.dtheta_sq += d * d;
+  if (count) {
+    a.nnz += nw != T(0);
+    a.n_small += std::fabs(nw) <= T(1e-3);
+    if (write_aux) a.nnz_aux += x != T(0);
+  }
+}
+
 // ---- the fused diagonal step (kernels.cpp diag_range, one coordinate per grid-stride index) -----
 // `probes` is a runtime flag (uniform branch; the kernel is memory-bound) to halve the number of
 // instantiations; with probes off there is no block reduction and no copy.
@@ -181,13 +193,7 @@ __global__ void __launch_bounds__(kThreads)
       a.dmax = fmax(a.dmax, double(D));
       a.dmin = fmin(a.dmin, double(D));
       if constexpr (M != Mode::ZTau) {
-        const double d = double(nw) - double(old);
-        a.dtheta_sq += d * d;
-        if (count) {
-          a.nnz += nw != T(0);
-          a.n_small += std::fabs(nw) <= T(1e-3);
-          if (p.aux) a.nnz_aux += x != T(0);
-        }
+        theta_probes(a, old, nw, x, count, p.aux != nullptr);
       }
     }
   }
@@ -259,13 +265,7 @@ __global__ void __launch_bounds__(kThreads) finish_kernel(DiagCoeffs c, bool pla
     const T nw = plain ? x : thw + eps * (x - thw);
     th[i] = nw;
     if constexpr (Probes) {
-      const double d = double(nw) - double(old);
-      a.dtheta_sq += d * d;
-      if (count) {
-        a.nnz += nw != T(0);
-        a.n_small += std::fabs(nw) <= T(1e-3);
-        if (write_aux) a.nnz_aux += x != T(0);
-      }
+      theta_probes(a, old, nw, x, count, write_aux);
     }
   }
   if constexpr (Probes) block_reduce_store(a, partials + blockIdx.x);
@@ -392,13 +392,7 @@ __global__ void __launch_bounds__(kThreads)
       const T nw = plain ? x : thw + eps * (x - thw);
       p.theta[i] = nw;
       if constexpr (Probes) {
-        const double d = double(nw) - double(old);
-        a.dtheta_sq += d * d;
-        if (count) {
-          a.nnz += nw != T(0);
-          a.n_small += std::fabs(nw) <= T(1e-3);
-          if (write_aux) a.nnz_aux += x != T(0);
-        }
+        theta_probes(a, old, nw, x, count, write_aux);
       }
     }
     __syncthreads();  // the next group's phase 1 must not overtake this group's readers of tau[0]

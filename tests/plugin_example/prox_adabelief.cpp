@@ -44,16 +44,8 @@ class ProxAdaBelief : public core::ProxOptimizer {
 
   torch::Tensor step(LossClosure closure) override {
     core::StepStats s;
-    torch::Tensor loss;
-    if (closure) {
-      torch::AutoGradMode enable(true);
-      loss = closure();
-      s.loss_evals = 1;
-      if (loss.defined()) s.loss = loss.item<double>();
-    }
-    s.grad_evals = 1;
+    torch::Tensor loss = begin_step(closure, s);  // closure, counts, step_count_
     torch::NoGradGuard no_grad;
-    s.step = ++step_count_;
     Acc total;
     double alpha0 = std::numeric_limits<double>::quiet_NaN(), dmax_all = -1;
     for (size_t gi = 0; gi < param_groups().size(); ++gi) {
