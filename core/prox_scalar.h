@@ -496,9 +496,10 @@ PB_INLINE void group_l21_prox_indexed(T* z, const T* tau, bool tau_scalar, int64
       const double zk = double(z[idx(k)]);
       if (zk == 0) continue;
       const double den = s + double(tau[idx(k)]);
-      const double r = zk / den;
+      const double inv = 1.0 / den;  // one division per member and iteration
+      const double r = zk * inv;
       psi += r * r;
-      psi3 += r * r / den;
+      psi3 += r * r * inv;
     }
     const double phi = 1.0 / std::sqrt(psi);
     if (!(phi < 1.0)) break;

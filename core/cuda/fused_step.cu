@@ -366,9 +366,10 @@ __global__ void __launch_bounds__(kThreads)
           const double zk = double(z[k]);
           if (zk == 0) continue;
           const double den = s + double(tau[k]);
-          const double r = zk / den;
+          const double inv = 1.0 / den;  // one division per member and iteration
+          const double r = zk * inv;
           psi += r * r;
-          psi3 += r * r / den;
+          psi3 += r * r * inv;
         }
         psi = block_all(psi, 0.0, SumF{});
         psi3 = block_all(psi3, 0.0, SumF{});
