@@ -70,7 +70,7 @@ void diag_loop(const Op& op, const CpuJob& s, int64_t i0, int64_t i1, ProbeAcc& 
   T* __restrict v = static_cast<T*>(s.v);
   T* const aux_buf = static_cast<T*>(s.aux);
   T* __restrict tauo = static_cast<T*>(s.tau);
-  T scratch[Aux ? kTile : 1];             // x̂ when ε ≠ 1 but no x̂ buffer is wanted
+  T scratch[Aux ? kTile : 1];                // x̂ when ε ≠ 1 but no x̂ buffer is wanted
   T old_theta[Probes && Theta ? kTile : 1];  // θ_t of the tile, for ‖θ_{t+1} − θ_t‖²
   const T inf = std::numeric_limits<T>::infinity(), small_thr = T(1e-3);
   const VI abs_mask = VI{} + Vec<T>::kAbs;
