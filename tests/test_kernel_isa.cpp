@@ -8,6 +8,7 @@
 
 #include "core/kernels_cpu.h"
 #include "core/optimizer.h"
+#include "tests/test_harness_support.h"
 
 using namespace proxbench;
 namespace kn = core::kernels;
@@ -123,24 +124,13 @@ TEST(KernelIsa, Avx2AndBaseGiveTheSameBits) {
 
 TEST(KernelIsa, EnvironmentVariableIsValidated) {
   // cpu_isa() reads PROXBENCH_KERNEL_ISA once, at its first use: checked in child processes.
-  const std::string cmd2 = std::string("PROXBENCH_KERNEL_ISA=sse9 ") + PROXBENCH_CLI_PATH + " list kernels 2>&1";
-  FILE* f = popen(cmd2.c_str(), "r");
-  ASSERT_NE(f, nullptr);
   std::string out;
-  char buf[256];
-  while (fgets(buf, sizeof buf, f)) out += buf;
-  const int status = pclose(f);
-  EXPECT_NE(status, 0);
+  EXPECT_NE(test_util::run_cli("list kernels", &out, "PROXBENCH_KERNEL_ISA=sse9"), 0);
   EXPECT_NE(out.find("PROXBENCH_KERNEL_ISA='sse9'"), std::string::npos) << out;
 }
 
 TEST(KernelIsa, EnvironmentVariableChoosesBase) {
-  const std::string cmd = std::string("PROXBENCH_KERNEL_ISA=base ") + PROXBENCH_CLI_PATH + " list kernels 2>&1";
-  FILE* f = popen(cmd.c_str(), "r");
-  ASSERT_NE(f, nullptr);
   std::string out;
-  char buf[256];
-  while (fgets(buf, sizeof buf, f)) out += buf;
-  EXPECT_EQ(pclose(f), 0);
+  EXPECT_EQ(test_util::run_cli("list kernels", &out, "PROXBENCH_KERNEL_ISA=base"), 0);
   EXPECT_NE(out.find("base  available  [in use]"), std::string::npos) << out;
 }
