@@ -35,23 +35,38 @@ int64_t values_moved(const std::string& opt, const std::string& pre) {
   return 7;  // Adam-type: read θ, g, m, v; write θ, m, v
 }
 
+/// The benchmarked parameter: (n/1000) × 1000 float32, θ ~ N(0, 0.1²), gradient ~ N(0, 0.01²), seed 0.
+torch::Tensor bench_param(int64_t n) {
+  torch::manual_seed(0);
+  auto p = (torch::randn({n / 1000, 1000}) * 0.1).requires_grad_(true);
+  p.mutable_grad() = torch::randn({n / 1000, 1000}) * 0.01;
+  return p;
+}
+
+/// A registry optimizer over p with regularizer reg (λ = 1e-4; 0 for none) and lr 1e-3 (SR2: its
+/// defaults), its state allocated by a first step. closure returns a constant loss.
+std::unique_ptr<core::ProxOptimizer> bench_optimizer(const std::string& opt, const std::string& reg,
+                                                     const torch::Tensor& p,
+                                                     const torch::optim::Optimizer::LossClosure& closure) {
+  core::ParamGroupSpec g{{p}, core::make_regularizer(reg, core::OptionMap()), reg == "none" ? 0.0 : 1e-4};
+  nlohmann::json o = nlohmann::json::object();
+  if (opt != "sr2") o["lr"] = 1e-3;
+  auto optim = core::make_optimizer(opt, {g}, core::OptionMap(o));
+  optim->step(closure);  // allocate the state
+  return optim;
+}
+
 void run_step(benchmark::State& state, const std::string& opt, const std::string& reg, bool probes,
               bool base_isa = false) {
   const int64_t n = state.range(0);
   namespace kn = core::kernels;
   const kn::CpuIsa saved = kn::cpu_isa();
   if (base_isa) kn::set_cpu_isa(kn::CpuIsa::Base);
-  torch::manual_seed(0);
-  auto p = (torch::randn({n / 1000, 1000}) * 0.1).requires_grad_(true);
-  p.mutable_grad() = torch::randn({n / 1000, 1000}) * 0.01;
-  core::ParamGroupSpec g{{p}, core::make_regularizer(reg, core::OptionMap()), reg == "none" ? 0.0 : 1e-4};
-  nlohmann::json o = nlohmann::json::object();
-  if (opt != "sr2") o["lr"] = 1e-3;
-  auto optim = core::make_optimizer(opt, {g}, core::OptionMap(o));
-  optim->set_probes(probes);
+  auto p = bench_param(n);
   auto loss = torch::zeros({});
   torch::optim::Optimizer::LossClosure closure = [&] { return loss; };
-  optim->step(closure);  // allocate the state
+  auto optim = bench_optimizer(opt, reg, p, closure);
+  optim->set_probes(probes);
   for (auto _ : state) {
     optim->step(closure);
     benchmark::ClobberMemory();
@@ -66,16 +81,10 @@ void run_step(benchmark::State& state, const std::string& opt, const std::string
 
 void BM_ProbesPaired(benchmark::State& state) {
   const int64_t n = state.range(0);
-  torch::manual_seed(0);
-  auto p = (torch::randn({n / 1000, 1000}) * 0.1).requires_grad_(true);
-  p.mutable_grad() = torch::randn({n / 1000, 1000}) * 0.01;
-  core::ParamGroupSpec g{{p}, core::make_regularizer("l1", core::OptionMap()), 1e-4};
-  nlohmann::json o = nlohmann::json::object();
-  o["lr"] = 1e-3;
-  auto optim = core::make_optimizer("proxgen", {g}, core::OptionMap(o));
+  auto p = bench_param(n);
   auto loss = torch::zeros({});
   torch::optim::Optimizer::LossClosure closure = [&] { return loss; };
-  optim->step(closure);
+  auto optim = bench_optimizer("proxgen", "l1", p, closure);
   using clk = std::chrono::steady_clock;
   double on = 0, off = 0;
   for (auto _ : state) {
@@ -95,9 +104,7 @@ void BM_ProbesPaired(benchmark::State& state) {
 
 void BM_TorchAdamStep(benchmark::State& state) {
   const int64_t n = state.range(0);
-  torch::manual_seed(0);
-  auto p = (torch::randn({n / 1000, 1000}) * 0.1).requires_grad_(true);
-  p.mutable_grad() = torch::randn({n / 1000, 1000}) * 0.01;
+  auto p = bench_param(n);
   torch::optim::Adam adam({p}, torch::optim::AdamOptions(1e-3));
   adam.step();
   for (auto _ : state) {
