@@ -5,9 +5,9 @@
 // BM_OptimizerStepNoProbes/<optimizer>/<regularizer>/<n>, BM_TorchAdamStep/<n>, and
 // BM_OptimizerStepBaseIsa/proxgen/l1/<n> (the baseline-ISA loops, when AVX2 ones are in use; the
 // label of each run names the loops used), and BM_ProbesPaired/proxgen/l1/<n>: one optimizer whose
-// steps alternate probes on and off, each timed, so that drift of a shared machine (memory bandwidth
-// and clock change by 10–30% over minutes) hits both sides alike; its counter on_over_off is
-// Σ t_on / Σ t_off. bench_main.cpp prints the ratios.
+// steps alternate probes on and off (on–off, then off–on), each timed, so that drift of a shared
+// machine (memory bandwidth and clock change by 10–30% over minutes) hits both sides alike; its
+// counter on_over_off is Σ t_on / Σ t_off. bench_main.cpp prints the ratios.
 //
 // bytes_per_second counts the bytes the update must move per coordinate at the least, 4 bytes per
 // float32 value read or written: the parameter, the gradient and every state buffer that the
@@ -87,8 +87,10 @@ void BM_ProbesPaired(benchmark::State& state) {
   auto optim = bench_optimizer("proxgen", "l1", p, closure);
   using clk = std::chrono::steady_clock;
   double on = 0, off = 0;
+  bool first = true;  // which side runs first alternates, so neither always follows the other
   for (auto _ : state) {
-    for (const bool probes : {true, false}) {
+    first = !first;
+    for (const bool probes : {first, !first}) {
       optim->set_probes(probes);
       const auto t0 = clk::now();
       optim->step(closure);
