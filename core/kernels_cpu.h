@@ -4,10 +4,12 @@
 // distinct namespaces (kernels::isa_base, kernels::isa_avx2), so the two copies never meet at
 // link time; kernels.cpp picks one at run time (cpu_isa()).
 //
-// Both copies compute the SAME bits: no FMA contraction (-ffp-contract=off, no -mfma), IEEE
-// division and square root, and the probe reductions run over a fixed number of lanes (kLanes),
-// so the summation order does not depend on the vector width. The test suite checks this
-// (KernelIsa.*) for every regularizer × preconditioner × mode × dtype.
+// Both copies compute the SAME bits for θ and every state buffer: no FMA contraction
+// (-ffp-contract=off, no -mfma), IEEE division and square root. So are the probe counts and max/min
+// (exact in any order). The two probe sums of squares are per-lane `omp simd` reductions whose lane
+// order follows the vector width, so they agree to float rounding (1024·ε relative at most), and
+// SR2's sums run over a fixed number of lanes (kLanes) and give the same bits. The test suite
+// checks this (KernelIsa.*) for every regularizer × preconditioner × mode × dtype.
 #pragma once
 #include <cstdint>
 

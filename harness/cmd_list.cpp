@@ -61,7 +61,7 @@ PROXBENCH_REGISTER(list_topic_registry(),
                      for (CpuIsa isa : {CpuIsa::Base, CpuIsa::Avx2})
                        o << "  " << cpu_isa_name(isa) << (cpu_isa_available(isa) ? "  available" : "  not available")
                          << (cpu_isa() == isa ? "  [in use]" : "") << "\n";
-                     o << "      PROXBENCH_KERNEL_ISA=base|avx2 chooses; both give the same bits\n";
+                     o << "      PROXBENCH_KERNEL_ISA=base|avx2 chooses; both give the same θ and state bits\n";
                      o << "  threads: " << at::get_num_threads() << " (at::get_num_threads; OMP_NUM_THREADS sets it)\n";
                    }}));
 
