@@ -2,7 +2,6 @@
 #include "core/optimizer.h"
 #include "core/problem.h"
 #include "core/regularizer.h"
-#include "harness/command.h"
 
 namespace proxbench {
 namespace core {
@@ -19,14 +18,4 @@ ProblemRegistry& problem_registry() {
   return r;
 }
 }  // namespace core
-namespace harness {
-CommandRegistry& command_registry() {
-  static CommandRegistry r("command");
-  return r;
-}
-ListTopicRegistry& list_topic_registry() {
-  static ListTopicRegistry r("list topic");
-  return r;
-}
-}  // namespace harness
 }  // namespace proxbench

@@ -1,10 +1,5 @@
-// The model registry, initialization, and `proxbench list models`.
+// The model registry and initialization (`proxbench list models` is in harness/cmd_list.cpp).
 #include "problems/models/models.h"
-
-#include <iomanip>
-#include <sstream>
-
-#include "harness/command.h"
 
 namespace proxbench::problems {
 
@@ -58,34 +53,26 @@ PROXBENCH_REGISTER(model_registry(), entry("resnet56", "ResNet-56 (He et al. 201
                                            [](const ModelShape& s) { return make_resnet_cifar(56, s); }));
 PROXBENCH_REGISTER(model_registry(),
                    entry("resnet18", "ResNet-18 (BasicBlock [2,2,2,2], 3x3 stem, no max-pool, option B shortcuts)",
-                         [](const ModelShape& s) { return make_resnet_basic({2, 2, 2, 2}, s); }));
+                         [](const ModelShape& s) {
+                           return make_resnet_basic({2, 2, 2, 2}, s);
+                         }));
 PROXBENCH_REGISTER(model_registry(),
                    entry("resnet34", "ResNet-34 (BasicBlock [3,4,6,3], 3x3 stem, no max-pool, option B shortcuts)",
-                         [](const ModelShape& s) { return make_resnet_basic({3, 4, 6, 3}, s); }));
-PROXBENCH_REGISTER(model_registry(),
-                   entry("vgg16_bn", "VGG-16 (config D) with BatchNorm, head Linear(512, classes)",
-                         [](const ModelShape& s) { return make_vgg16_bn(s); }));
+                         [](const ModelShape& s) {
+                           return make_resnet_basic({3, 4, 6, 3}, s);
+                         }));
+PROXBENCH_REGISTER(model_registry(), entry("vgg16_bn", "VGG-16 (config D) with BatchNorm, head Linear(512, classes)",
+                                           [](const ModelShape& s) { return make_vgg16_bn(s); }));
 PROXBENCH_REGISTER(model_registry(),
                    entry("densenet121", "DenseNet-BC-121 (growth 32, compression 0.5, 3x3 CIFAR stem)",
-                         [](const ModelShape& s) { return make_densenet({6, 12, 24, 16}, 32, s); }));
+                         [](const ModelShape& s) {
+                           return make_densenet({6, 12, 24, 16}, 32, s);
+                         }));
 PROXBENCH_REGISTER(model_registry(),
                    entry("densenet201", "DenseNet-BC-201 (growth 32, compression 0.5, 3x3 CIFAR stem)",
-                         [](const ModelShape& s) { return make_densenet({6, 12, 48, 32}, 32, s); }));
-
-void list_models(std::ostream& out) {
-  out << "  (parameter counts for CIFAR-10: 3x32x32 input, 10 classes)\n";
-  for (const auto* e : model_registry().entries()) {
-    const int64_t n = count_parameters(*e->make(ModelShape{3, 10, 32}));
-    std::ostringstream p;
-    p << std::fixed << std::setprecision(2) << double(n) / 1e6 << "M";
-    out << "  " << std::left << std::setw(12) << e->name << std::right << std::setw(12) << n << "  (" << p.str()
-        << ")  " << e->description << "\n";
-  }
-}
-
-PROXBENCH_REGISTER(harness::list_topic_registry(),
-                   (harness::ListTopicRegistry::Entry{"models", "registered networks with parameter counts", {}, "",
-                                                      list_models}));
+                         [](const ModelShape& s) {
+                           return make_densenet({6, 12, 48, 32}, 32, s);
+                         }));
 
 }  // namespace
 }  // namespace proxbench::problems
