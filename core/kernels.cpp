@@ -207,6 +207,12 @@ void ProbePartials::reduce_into(ProbeAcc& acc) const {
 
 bool needs_two_phase(const Regularizer* reg) { return !fused_separable(reg); }
 
+void sync_probes() {
+#ifdef PROXBENCH_WITH_CUDA
+  cuda_sync_probes();
+#endif
+}
+
 int64_t diag_step(const DiagStep& s, DiagBuffers& b, ProbePartials& pp, ProbeAcc& acc) {
 #ifdef PROXBENCH_WITH_CUDA
   if (b.theta.is_cuda()) return cuda_diag_step(s, b, acc);

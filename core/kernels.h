@@ -84,7 +84,15 @@ bool contiguous_groups(const Regularizer* reg, const torch::Tensor& t, int64_t& 
 /// scratch buffers (DiagBuffers::aux, ::tau) and sr2_trial its scratch buffer.
 bool needs_two_phase(const Regularizer* reg);
 
-/// Runs one fused step over one tensor; probes (if on) are merged into acc. Returns the number
+/// Fills the ProbeAcc objects of every diag_step / sr2_trial / restore on CUDA tensors since the last
+/// call: on the device the probe sums stay in per-launch slots and ONE small device-to-host copy per
+/// optimizer step fetches them all (issue 13). On CPU tensors acc is filled at once and this does
+/// nothing. Call it after the last tensor of a step, before reading any acc; the acc objects must
+/// stay alive (and at the same address) until then.
+void sync_probes();
+
+/// Runs one fused step over one tensor; probes (if on) are merged into acc (for CUDA tensors at the
+/// next sync_probes). Returns the number
 /// of prox applications made (0 or 1). Separable built-in regularizers: one pass. Group l2,1
 /// (rows / whole layouts): one pass of two phases per chunk of groups. Others (columns layout,
 /// plugins): three passes through the virtual Regularizer::prox_.

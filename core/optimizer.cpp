@@ -22,11 +22,20 @@ std::vector<torch::optim::OptimizerParamGroup> to_torch_groups(const std::vector
   return out;
 }
 
-std::string state_key(const torch::Tensor& p) {
-  std::ostringstream os;
-  os << p.unsafeGetTensorImpl();
-  return os.str();
+// torch::optim::Optimizer's state map is keyed by the TensorImpl address: as a string in LibTorch
+// 1.x, as the void* itself in 2.x.
+using StateMap = std::remove_reference_t<decltype(std::declval<torch::optim::Optimizer&>().state())>;
+template <class K>
+K key_of(const torch::Tensor& p) {
+  if constexpr (std::is_same_v<K, std::string>) {
+    std::ostringstream os;
+    os << p.unsafeGetTensorImpl();
+    return os.str();
+  } else {
+    return static_cast<K>(p.unsafeGetTensorImpl());
+  }
 }
+StateMap::key_type state_key(const torch::Tensor& p) { return key_of<StateMap::key_type>(p); }
 }  // namespace
 
 ProxOptimizer::ProxOptimizer(const std::vector<ParamGroupSpec>& groups, double default_lr)
@@ -73,7 +82,7 @@ ProxParamState& ProxOptimizer::param_state(const torch::Tensor& p) {
 
 torch::Tensor& ProxOptimizer::buffer(ProxParamState& st, const std::string& name, const torch::Tensor& p) {
   auto& t = st.buffers[name];
-  if (!t.defined()) t = torch::zeros_like(p, torch::MemoryFormat::Contiguous).detach();
+  if (!t.defined()) t = torch::zeros_like(p, torch::MemoryFormat::Preserve).detach();
   return t;
 }
 

@@ -1,6 +1,7 @@
 #include "optimizers/diag_optimizer.h"
 
 #include <sstream>
+#include <vector>
 
 namespace proxbench::optimizers {
 
@@ -24,8 +25,14 @@ torch::Tensor DiagOptimizer::step(LossClosure closure) {
   core::StepStats s;
   torch::Tensor loss = begin_step(closure, s);
   torch::NoGradGuard no_grad;
-  ProbeAcc total;
-  double lambda_min = std::numeric_limits<double>::infinity();
+  // One ProbeAcc per tensor, at stable addresses: on CUDA they are filled by sync_probes (one
+  // device-to-host copy per step), after the loop.
+  size_t n_params = 0;
+  for (const auto& g : param_groups()) n_params += g.params().size();
+  std::vector<ProbeAcc> accs;
+  std::vector<double> alphas;
+  accs.reserve(n_params);
+  alphas.reserve(n_params);
   bool first_lr = true, any_aux = false;
   for (size_t gi = 0; gi < param_groups().size(); ++gi) {
     const auto& go = group_options(gi);
@@ -54,11 +61,17 @@ torch::Tensor DiagOptimizer::step(LossClosure closure) {
         if (!d.write_aux) b.aux = buffer(st, "z", p);
         b.tau = buffer(st, "tau", p);
       }
-      ProbeAcc acc;
-      s.prox_evals += core::kernels::diag_step(d, b, partials_, acc);
-      if (probes_ && std::isfinite(acc.dmax)) lambda_min = std::min(lambda_min, alpha / acc.dmax);
-      total.merge(acc);
+      accs.emplace_back();
+      alphas.push_back(alpha);
+      s.prox_evals += core::kernels::diag_step(d, b, partials_, accs.back());
     }
+  }
+  core::kernels::sync_probes();
+  ProbeAcc total;
+  double lambda_min = std::numeric_limits<double>::infinity();
+  for (size_t k = 0; k < accs.size(); ++k) {
+    if (probes_ && std::isfinite(accs[k].dmax)) lambda_min = std::min(lambda_min, alphas[k] / accs[k].dmax);
+    total.merge(accs[k]);
   }
   if (probes_) {
     s.dtheta_sq = total.dtheta_sq;

@@ -59,10 +59,15 @@ torch::Tensor Sr2::step(LossClosure closure) {
   const double sigma_t = sigma_, inv_sigma = 1.0 / sigma_;
 
   // Trial point θ + s (eq. (8)), one fused pass per tensor; model terms accumulated.
+  // One ProbeAcc per tensor at stable addresses: on CUDA sync_probes fills them (one copy).
   double gts = 0, r0 = 0, r1 = 0;
   ProbeAcc total;
   std::vector<std::pair<size_t, torch::Tensor>> touched;
   {
+    size_t n_params = 0;
+    for (const auto& g : param_groups()) n_params += g.params().size();
+    std::vector<ProbeAcc> accs;
+    accs.reserve(n_params);
     torch::NoGradGuard ng;
     for (size_t gi = 0; gi < param_groups().size(); ++gi) {
       const auto& go = group_options(gi);
@@ -74,17 +79,21 @@ torch::Tensor Sr2::step(LossClosure closure) {
         auto& prev = buffer(st, "prev", p);
         torch::Tensor scratch;
         if (reg && core::kernels::needs_two_phase(reg)) scratch = buffer(st, "z", p);
-        ProbeAcc acc;
+        accs.emplace_back();
         s.prox_evals += core::kernels::sr2_trial(reg, go.lambda, inv_sigma, p, p.grad(), prev, scratch, probes_,
-                                                 go.regularized(), partials_, acc);
-        gts += acc.e0;
-        if (reg) {
-          r0 += go.lambda * acc.e1;
-          r1 += go.lambda * acc.e2;
-        }
-        total.merge(acc);
+                                                 go.regularized(), partials_, accs.back());
         touched.emplace_back(gi, p);
       }
+    }
+    core::kernels::sync_probes();
+    for (size_t k = 0; k < accs.size(); ++k) {
+      const auto& go = group_options(touched[k].first);
+      gts += accs[k].e0;
+      if (go.regularized()) {
+        r0 += go.lambda * accs[k].e1;
+        r1 += go.lambda * accs[k].e2;
+      }
+      total.merge(accs[k]);
     }
   }
   const double s_sq = total.dtheta_sq;
@@ -122,6 +131,7 @@ torch::Tensor Sr2::step(LossClosure closure) {
       core::kernels::restore(tp.second, st.buffers.at("prev"), probes_ && group_options(tp.first).regularized(),
                              partials_, after);
     }
+    core::kernels::sync_probes();
     after.dtheta_sq = 0;
   }
   if (s_sq != 0) {

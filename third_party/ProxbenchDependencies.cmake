@@ -16,6 +16,26 @@ find_package(Torch REQUIRED)
 # every translation unit that includes a LibTorch header (also those of plugins: it is PUBLIC).
 separate_arguments(PROXBENCH_TORCH_CXX_FLAGS UNIX_COMMAND "${TORCH_CXX_FLAGS}")
 message(STATUS "proxbench: LibTorch ${Torch_VERSION} from ${Torch_DIR}")
+# LibTorch 2.x with CUDA (third_party/fetch-libtorch.sh): libtorch_cuda.so needs three libraries the
+# CUDA toolkit lacks (libcusparseLt, libnvshmem_host, libcufile); the fetch script puts the NVIDIA
+# wheels' copies into <prefix>/nvidia-lib. ld must find them to check libtorch_cuda's symbols when
+# linking an executable (-rpath-link), and the loader to start one here (build RPATH, with the
+# toolkit's lib folder for cudart/cuBLAS/cuDNN/NCCL). Not applied to installed binaries.
+get_filename_component(PROXBENCH_TORCH_PREFIX "${Torch_DIR}/../../.." ABSOLUTE)
+set(PROXBENCH_TORCH_EXTRA_LIBDIRS "")
+if(TARGET torch_cuda OR TORCH_CUDA_LIBRARIES)
+  if(EXISTS "${PROXBENCH_TORCH_PREFIX}/nvidia-lib")
+    list(APPEND PROXBENCH_TORCH_EXTRA_LIBDIRS "${PROXBENCH_TORCH_PREFIX}/nvidia-lib")
+  endif()
+  if(CUDAToolkit_LIBRARY_DIR)
+    list(APPEND PROXBENCH_TORCH_EXTRA_LIBDIRS "${CUDAToolkit_LIBRARY_DIR}")
+  endif()
+  foreach(d ${PROXBENCH_TORCH_EXTRA_LIBDIRS})
+    add_link_options("LINKER:-rpath-link,${d}")
+  endforeach()
+  list(APPEND CMAKE_BUILD_RPATH ${PROXBENCH_TORCH_EXTRA_LIBDIRS})
+  message(STATUS "proxbench: LibTorch with CUDA; extra library folders: ${PROXBENCH_TORCH_EXTRA_LIBDIRS}")
+endif()
 
 find_package(Eigen3 3.3 REQUIRED NO_MODULE)
 find_package(nlohmann_json 3 REQUIRED)

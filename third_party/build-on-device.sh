@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds and tests proxbench with the CUDA kernels ON THE GPU DEVICE MACHINE (issue 7).
 #
-# NOT RUN YET: written on a machine without a GPU, a CUDA LibTorch or the device's OS; it has never
-# been executed. Expect to adjust paths on first use.
+# NOT RUN YET on a GPU machine (the same configuration is built in CI by third_party/build-cuda.sh,
+# against the same LibTorch). third_party/gpu-check.sh calls it (BUILD_ONLY=1) only when no build
+# was carried. Expect to adjust paths on first use.
 #
 # Expects, on the device: python3 with a CUDA PyTorch (its LibTorch: torch.utils.cmake_prefix_path),
 # cmake >= 3.18 (pip's cmake is fine), a CUDA toolkit with nvcc (PATH, $CUDA_HOME, /usr/local/cuda,
@@ -63,6 +64,7 @@ cmake -S . -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DPROXBENCH_CUDA=O
   -DCMAKE_CUDA_ARCHITECTURES="$arch" -DCMAKE_CUDA_COMPILER="$nvcc" \
   -DCMAKE_PREFIX_PATH="$torch_prefix;$prefix/usr" "${zlib_args[@]}" 2>&1 | tee "$logs/configure.log"
 cmake --build "$build" -j"$(nproc)" 2>&1 | tee "$logs/build.log"
+[[ ${BUILD_ONLY:-0} == 1 ]] && exit 0   # third_party/gpu-check.sh runs the tests itself
 python3 -c 'import torch;print("torch", torch.__version__, "cuda", torch.cuda.is_available())'
 "$build"/tests/proxbench_tests --gtest_filter='*Cuda*' 2>&1 | tee "$logs/test_cuda.log"
 (cd "$build" && ctest --output-on-failure -j4) 2>&1 | tee "$logs/ctest.log"

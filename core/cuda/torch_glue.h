@@ -3,10 +3,12 @@
 // stream. Compiled only with -DPROXBENCH_CUDA=ON (CUDA LibTorch); core/kernels.cpp calls these
 // automatically when the parameter is a CUDA tensor (PROXBENCH_WITH_CUDA in the generated
 // proxbench_build_config.h). Same contracts and the same probe semantics as the CPU functions of
-// core/kernels.h; group l2,1 with contiguous groups runs the one-block-per-group kernel, the other
-// two-phase cases (columns layout, plugins, group subgradient) use the tensor-level virtual
-// Regularizer methods on the device between two fused kernels, as the CPU path does.
-// STATUS: compiles against the LibTorch headers; NOT yet run on a GPU (see README "GPU").
+// core/kernels.h; group l2,1 runs one-block-per-group kernels in every layout and mode (ProxGen /
+// Prox-SGD, the subgradient methods, SR2); only plugins use their tensor-level virtual Regularizer
+// methods on the device between two fused kernels, as the CPU path does.
+// Probes are DEFERRED: the ProbeAcc passed in is filled by cuda_sync_probes (kernels::sync_probes),
+// which fetches every pending result of the step with one device-to-host copy per device.
+// STATUS: compiled and linked against LibTorch 2.11 (CUDA 13.0) in CI; NOT yet run on a GPU (README "GPU").
 #pragma once
 #include <torch/torch.h>
 
@@ -25,5 +27,9 @@ int64_t cuda_sr2_trial(const Regularizer* reg, double lambda, double inv_sigma, 
 
 /// kernels::restore for CUDA tensors.
 void cuda_restore(torch::Tensor& theta, const torch::Tensor& prev, bool count, ProbeAcc& acc);
+
+/// Fills the ProbeAcc of every CUDA launch since the last call (one small copy per device used);
+/// the ProbeAcc objects must still be alive. kernels::sync_probes calls it.
+void cuda_sync_probes();
 
 }  // namespace proxbench::core::kernels

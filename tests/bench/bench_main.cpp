@@ -51,6 +51,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
     const Result* copy = find("BM_Copy" + n);
     const Result* adam = find("BM_TorchAdamStep" + n);
     const Result* l1 = find("BM_OptimizerStep/proxgen/l1" + n);
+    const Result* fused = find("BM_FusedAdamStep" + n);  // at::_fused_adam_ (LibTorch >= 2)
     std::printf("\nRatios against baselines measured in this run (DESIGN.md §5 targets in brackets):\n");
     for (const auto& [name, r] : results_) {
       if (name.rfind("BM_OptimizerStep", 0) != 0) continue;
@@ -58,6 +59,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
       if (copy && copy->bytes_per_second > 0 && r.bytes_per_second > 0)
         std::printf("  bytes/s = %5.1f%% of copy", 100.0 * r.bytes_per_second / copy->bytes_per_second);
       if (adam) std::printf("  %5.2fx faster than torch Adam", adam->time / r.time);
+      if (fused) std::printf("  %5.2fx faster than fused Adam", fused->time / r.time);
       if (l1 && name.rfind("BM_OptimizerStep/proxgen/", 0) == 0) std::printf("  %5.2fx the l1 step", r.time / l1->time);
       std::printf("\n");
     }
@@ -77,9 +79,41 @@ class RatioReporter : public benchmark::ConsoleReporter {
             name.find("group") == std::string::npos)
           verdict(name.substr(25, name.size() - 25 - n.size()) + " step / l1 step", r.time / l1->time, 2.5, false);
     }
+    cuda_ratios();
   }
 
  private:
+  /// GPU (bench_cuda.cpp): the fused step against the device copy, torch::optim::Adam and
+  /// at::_fused_adam_ at each size, and training images/s ProxGen / Adam.
+  void cuda_ratios() const {
+    bool header = false;
+    for (const std::string n : {"/10000000", "/100000000"}) {
+      const Result* step = find("BM_CudaOptimizerStep/proxgen/l1" + n);
+      if (!step) continue;
+      if (!header) std::printf("\nGPU ratios (same run):\n");
+      header = true;
+      const Result* nop = find("BM_CudaOptimizerStepNoProbes/proxgen/l1" + n);
+      const Result* copy = find("BM_CudaCopy" + n);
+      const Result* adam = find("BM_CudaTorchAdamStep" + n);
+      const Result* fused = find("BM_CudaFusedAdamStep" + n);
+      std::printf("  proxgen/l1 n=%-10s %8.3f ms", n.c_str() + 1, step->time);
+      if (nop) std::printf("  (no probes %.3f ms)", nop->time);
+      if (copy && copy->bytes_per_second > 0 && step->bytes_per_second > 0)
+        std::printf("  bytes/s = %5.1f%% of copy", 100.0 * step->bytes_per_second / copy->bytes_per_second);
+      if (adam) std::printf("  %5.2fx faster than torch Adam", adam->time / step->time);
+      if (fused) std::printf("  %5.2fx faster than fused Adam", fused->time / step->time);
+      std::printf("\n");
+    }
+    for (const std::string m : {"resnet34", "densenet121"})
+      for (const std::string prec : {"fp32", "bf16cl"}) {
+        const Result* p = find("BM_CudaTrain/" + m + "/proxgen/" + prec);
+        const Result* a = find("BM_CudaTrain/" + m + "/adam/" + prec);
+        if (p && a && p->time > 0)
+          std::printf("  train %-12s %-6s images/s: proxgen %8.1f  adam %8.1f  proxgen/adam %5.3f\n", m.c_str(),
+                      prec.c_str(), 128.0 / (p->time * 1e-3), 128.0 / (a->time * 1e-3), a->time / p->time);
+      }
+  }
+
   const Result* find(const std::string& name) const {
     auto it = results_.find(name);
     return it == results_.end() ? nullptr : &it->second;
