@@ -10,6 +10,9 @@ if(PROXBENCH_CCACHE AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
       CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime ${PROXBENCH_CCACHE})
   message(STATUS "proxbench: using ccache ${PROXBENCH_CCACHE}")
 endif()
+if(PROXBENCH_CCACHE AND CMAKE_CUDA_COMPILER AND NOT CMAKE_CUDA_COMPILER_LAUNCHER)
+  set(CMAKE_CUDA_COMPILER_LAUNCHER ${PROXBENCH_CCACHE})  # nvcc + ptxas of the kernels: minutes of CPU
+endif()
 
 find_package(Torch REQUIRED)
 # TORCH_CXX_FLAGS carries the -D_GLIBCXX_USE_CXX11_ABI choice of the LibTorch build; it must reach

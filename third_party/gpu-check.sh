@@ -12,7 +12,7 @@
 #               libraries are then taken from the device's own torch wheel (LD_LIBRARY_PATH).
 #               Without .gpu-carry/bin it falls back to third_party/build-on-device.sh (BUILD_ONLY).
 #   3. smoke    `proxbench --version`, CUDA visible to LibTorch
-#   4. tests    every CUDA test: proxbench_tests --gtest_filter='Cuda*' (CUDA vs CPU, every optimizer
+#   4. tests    every CUDA test: proxbench_tests --gtest_filter='*Cuda*' (CUDA vs CPU, every optimizer
 #               × regularizer, SR2 accept/reject)
 #   5. bench    proxbench_bench, GPU part: fused ProxGen step vs device copy vs torch::optim::Adam vs
 #               at::_fused_adam_ at 10M and 100M float32; ResNet-34 and DenseNet-121 training images/s
@@ -107,7 +107,7 @@ else
   # ---- 4. CUDA tests -------------------------------------------------------------------------------
   note=""
   [[ $gpu == 1 ]] || note="skipped (no GPU): rehearsal, the tests skip themselves"
-  run_part tests 120 "$note" "$bin/proxbench_tests" --gtest_filter='Cuda*' --gtest_output="json:$out/tests.json"
+  run_part tests 120 "$note" "$bin/proxbench_tests" --gtest_filter='*Cuda*' --gtest_output="json:$out/tests.json"
   [[ $gpu == 1 ]] || sed -i '$ s/\tok\t/\tskipped (no GPU)\t/' "$summary"
 
   # ---- 5. GPU benchmarks ---------------------------------------------------------------------------

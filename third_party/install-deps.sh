@@ -5,7 +5,8 @@ set -euo pipefail
 PKGS=(build-essential cmake git pkg-config ca-certificates
       libtorch-dev libeigen3-dev googletest libgtest-dev libgmock-dev libbenchmark-dev
       libyaml-cpp-dev libcli11-dev nlohmann-json3-dev zlib1g-dev gnuplot-nox
-      dataset-fashion-mnist ccache)
+      dataset-fashion-mnist ccache
+      python3-pip unzip)   # the last two: third_party/fetch-libtorch.sh (LibTorch 2.x wheel for the CUDA build)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
