@@ -213,6 +213,12 @@ void sync_probes() {
 #endif
 }
 
+ProbeScope::~ProbeScope() {
+#ifdef PROXBENCH_WITH_CUDA
+  cuda_discard_probes();
+#endif
+}
+
 int64_t diag_step(const DiagStep& s, DiagBuffers& b, ProbePartials& pp, ProbeAcc& acc) {
 #ifdef PROXBENCH_WITH_CUDA
   if (b.theta.is_cuda()) return cuda_diag_step(s, b, acc);

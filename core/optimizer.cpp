@@ -9,8 +9,7 @@ bool ProxGroupOptions::regularized() const {
 }
 
 namespace {
-std::vector<torch::optim::OptimizerParamGroup> to_torch_groups(const std::vector<ParamGroupSpec>& groups,
-                                                              double lr) {
+std::vector<torch::optim::OptimizerParamGroup> to_torch_groups(const std::vector<ParamGroupSpec>& groups, double lr) {
   std::vector<torch::optim::OptimizerParamGroup> out;
   for (const auto& g : groups) {
     auto o = std::make_unique<ProxGroupOptions>();
@@ -114,9 +113,9 @@ void ProxOptimizer::record_step(const StepStats& s) {
 void ProxOptimizer::save(torch::serialize::OutputArchive& a) const {
   a.write("proxbench/optimizer", c10::IValue(name()));
   a.write("proxbench/step_count", c10::IValue(step_count_));
-  a.write("proxbench/counters", c10::IValue(std::vector<int64_t>{counters_.steps, counters_.loss_evals,
-                                                                 counters_.grad_evals, counters_.prox_evals,
-                                                                 counters_.accepted, counters_.rejected}));
+  a.write("proxbench/counters",
+          c10::IValue(std::vector<int64_t>{counters_.steps, counters_.loss_evals, counters_.grad_evals,
+                                           counters_.prox_evals, counters_.accepted, counters_.rejected}));
   a.write("proxbench/n_groups", c10::IValue(int64_t(param_groups().size())));
   for (size_t i = 0; i < param_groups().size(); ++i) {
     const auto& o = group_options(i);
@@ -203,8 +202,7 @@ void ProxOptimizer::load(torch::serialize::InputArchive& a) {
   load_extra(a);
 }
 
-void require_option(bool ok, const std::string& owner, const std::string& key, double value,
-                    const std::string& what) {
+void require_option(bool ok, const std::string& owner, const std::string& key, double value, const std::string& what) {
   if (!ok) throw Error(owner + ": option '" + key + "' = " + format_double(value) + " must be " + what);
 }
 

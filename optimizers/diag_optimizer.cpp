@@ -33,6 +33,7 @@ torch::Tensor DiagOptimizer::step(LossClosure closure) {
   std::vector<double> alphas;
   accs.reserve(n_params);
   alphas.reserve(n_params);
+  const core::kernels::ProbeScope probe_scope;
   bool first_lr = true, any_aux = false;
   for (size_t gi = 0; gi < param_groups().size(); ++gi) {
     const auto& go = group_options(gi);

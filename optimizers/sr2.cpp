@@ -35,8 +35,8 @@ void Sr2Options::validate(const std::string& owner) const {
   check_in(owner, "gamma3", gamma3, 0, 1, true, false);
   check_in(owner, "sigma_min", sigma_min, 0, INFINITY, true, true);
   if (!(sigma0 >= sigma_min) || !std::isfinite(sigma0))
-    throw Error(owner + ": option 'sigma0' = " + format_double(sigma0) + " must be in [sigma_min = " +
-                format_double(sigma_min) + ", inf)");
+    throw Error(owner + ": option 'sigma0' = " + format_double(sigma0) +
+                " must be in [sigma_min = " + format_double(sigma_min) + ", inf)");
 }
 
 Sr2::Sr2(const std::vector<core::ParamGroupSpec>& groups, Sr2Options options)
@@ -68,6 +68,7 @@ torch::Tensor Sr2::step(LossClosure closure) {
     for (const auto& g : param_groups()) n_params += g.params().size();
     std::vector<ProbeAcc> accs;
     accs.reserve(n_params);
+    const core::kernels::ProbeScope probe_scope;
     torch::NoGradGuard ng;
     for (size_t gi = 0; gi < param_groups().size(); ++gi) {
       const auto& go = group_options(gi);
@@ -124,6 +125,7 @@ torch::Tensor Sr2::step(LossClosure closure) {
   ProbeAcc after = total;
   if (!accept) {
     torch::NoGradGuard ng;
+    const core::kernels::ProbeScope probe_scope;
     after.nnz = 0;
     after.n_small = 0;
     for (auto& tp : touched) {
@@ -214,7 +216,8 @@ PROXBENCH_REGISTER(core::optimizer_registry(),
                        "SR2 Algorithm 1: prox step of length 1/sigma, same-minibatch ratio test, sigma adaptation "
                        "(needs a closure)",
                        kDocs, "paper: SR2 Alg. 1, Table 1",
-                       [](std::vector<core::ParamGroupSpec> g, const core::OptionMap& o) -> std::unique_ptr<core::ProxOptimizer> {
+                       [](std::vector<core::ParamGroupSpec> g,
+                          const core::OptionMap& o) -> std::unique_ptr<core::ProxOptimizer> {
                          return std::make_unique<Sr2>(g, Sr2Options::from_map(o));
                        }}));
 }  // namespace

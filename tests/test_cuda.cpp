@@ -1,9 +1,9 @@
 // CUDA fused steps (issue 7) against the CPU fused steps: for every optimizer × regularizer of the
 // registries, one step from the same random float32 state on a CUDA copy and on the CPU must give
-// the same parameters (after 3 steps, so the moment buffers enter) and probes to float32 tolerance; and an SR2 run on CUDA
-// must accept and reject exactly as on the CPU, with the same σ sequence. No CUDA headers here:
-// the test compiles in the CPU-only build, and every test skips with "no CUDA device" when
-// torch::cuda::is_available() is false (CPU LibTorch, or no GPU).
+// the same parameters (after 3 steps, so the moment buffers enter) and probes to float32 tolerance; and an SR2 run on
+// CUDA must accept and reject exactly as on the CPU, with the same σ sequence. No CUDA headers here: the test compiles
+// in the CPU-only build, and every test skips with "no CUDA device" when torch::cuda::is_available() is false (CPU
+// LibTorch, or no GPU).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -48,8 +48,7 @@ void expect_scalar_close(double got, double want, const std::string& what, doubl
 /// state: parameters and probes must agree. Tensors: a 64×33 matrix (rows = groups of 33), a
 /// 1000-vector (several blocks' worth) and, with conv4d, an 8×6×3×3 conv weight (columns layout:
 /// 6 strided groups of 72).
-void check_cuda_vs_cpu(const std::string& oname, const std::string& rname, const core::OptionMap& params,
-                       bool conv4d) {
+void check_cuda_vs_cpu(const std::string& oname, const std::string& rname, const core::OptionMap& params, bool conv4d) {
   auto reg_cpu = core::make_regularizer(rname, params);
   auto reg_gpu = core::make_regularizer(rname, params);
   const bool subgrad = oname.rfind("subgradient", 0) == 0;
@@ -190,7 +189,8 @@ TEST(CudaSr2, AcceptRejectSequenceEqualsCpu) {
     auto g = run_sr2_scenario(rname, torch::Device(torch::kCUDA, 0));
     EXPECT_EQ(g.accepted, c.accepted) << rname << ": accept/reject sequence";
     ASSERT_EQ(g.sigma.size(), c.sigma.size());
-    for (size_t i = 0; i < c.sigma.size(); ++i) EXPECT_DOUBLE_EQ(g.sigma[i], c.sigma[i]) << rname << ": sigma at step " << i;
+    for (size_t i = 0; i < c.sigma.size(); ++i)
+      EXPECT_DOUBLE_EQ(g.sigma[i], c.sigma[i]) << rname << ": sigma at step " << i;
     expect_tensor_close(g.theta, c.theta, rname + ": SR2 final iterate", 1e-4, 1e-5);
   }
 }

@@ -2,8 +2,6 @@
 // LibTorch (flags: -std=c++17 --expt-relaxed-constexpr --fmad=false). The per-coordinate math is NOT written
 // here: every kernel calls kernels::diag_update / the scalar ops of core/prox_scalar.h, exactly the
 // functions the CPU loops of core/kernels.cpp call.
-#include "core/cuda/fused_step.h"
-
 #include <cuda_runtime.h>
 
 #include <limits>
@@ -11,6 +9,8 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+
+#include "core/cuda/fused_step.h"
 
 namespace proxbench::core::cuda {
 namespace {
@@ -36,7 +36,7 @@ struct Workspace {
   DeviceProbes* slots = nullptr;  ///< one per launch with probes since the last fetch_probes
   DeviceProbes* host = nullptr;   ///< pinned, kProbeSlots
   int max_blocks = 0;
-  int used = 0;                   ///< slots used since the last fetch_probes
+  int used = 0;   ///< slots used since the last fetch_probes
   std::mutex mu;  // serializes use of the partials / slots between host threads
 };
 
@@ -53,7 +53,8 @@ Workspace& workspace() {
     check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), "cudaDeviceGetAttribute");
     const int mb = (sms > 0 ? sms : 1) * 8;
     check(cudaMalloc(reinterpret_cast<void**>(&w.partials), sizeof(DeviceProbes) * size_t(mb)), "cudaMalloc(partials)");
-    check(cudaMalloc(reinterpret_cast<void**>(&w.slots), sizeof(DeviceProbes) * size_t(kProbeSlots)), "cudaMalloc(slots)");
+    check(cudaMalloc(reinterpret_cast<void**>(&w.slots), sizeof(DeviceProbes) * size_t(kProbeSlots)),
+          "cudaMalloc(slots)");
     check(cudaMallocHost(reinterpret_cast<void**>(&w.host), sizeof(DeviceProbes) * size_t(kProbeSlots)),
           "cudaMallocHost(probes)");
     w.max_blocks = mb;
@@ -143,8 +144,8 @@ __device__ double block_all(double v, double identity, F f) {
   return sh[kWarps];
 }
 
-__global__ void __launch_bounds__(kThreads) final_reduce_kernel(const DeviceProbes* partials, int nblocks,
-                                                                 DeviceProbes* out) {
+__global__ void __launch_bounds__(kThreads)
+    final_reduce_kernel(const DeviceProbes* partials, int nblocks, DeviceProbes* out) {
   DeviceProbes a;
   for (int i = threadIdx.x; i < nblocks; i += blockDim.x) merge(a, partials[i]);
   block_reduce_store(a, out);
@@ -216,16 +217,22 @@ template <class F>
 void dispatch_mp(const DiagLaunch& L, F&& f) {
   auto with_precond = [&](auto mode) {
     switch (L.precond) {
-      case Precond::Identity: return f(mode, std::integral_constant<Precond, Precond::Identity>{});
-      case Precond::Ema: return f(mode, std::integral_constant<Precond, Precond::Ema>{});
-      case Precond::Sum: return f(mode, std::integral_constant<Precond, Precond::Sum>{});
+      case Precond::Identity:
+        return f(mode, std::integral_constant<Precond, Precond::Identity>{});
+      case Precond::Ema:
+        return f(mode, std::integral_constant<Precond, Precond::Ema>{});
+      case Precond::Sum:
+        return f(mode, std::integral_constant<Precond, Precond::Sum>{});
     }
     throw std::runtime_error("proxbench CUDA: unknown preconditioner");
   };
   switch (L.mode) {
-    case Mode::Prox: return with_precond(std::integral_constant<Mode, Mode::Prox>{});
-    case Mode::Subgrad: return with_precond(std::integral_constant<Mode, Mode::Subgrad>{});
-    case Mode::ZTau: return with_precond(std::integral_constant<Mode, Mode::ZTau>{});
+    case Mode::Prox:
+      return with_precond(std::integral_constant<Mode, Mode::Prox>{});
+    case Mode::Subgrad:
+      return with_precond(std::integral_constant<Mode, Mode::Subgrad>{});
+    case Mode::ZTau:
+      return with_precond(std::integral_constant<Mode, Mode::ZTau>{});
   }
   throw std::runtime_error("proxbench CUDA: unknown mode");
 }
@@ -254,8 +261,8 @@ void diag_step_t(const DiagLaunch& L, const DiagPtrs<T>& p, void* stream, int* s
       if constexpr (M == Mode::ZTau && !std::is_same_v<decltype(op), scalar::NoneOp>) {
         throw std::runtime_error("proxbench CUDA: ZTau mode takes no regularizer (two-phase phase 1)");
       } else {
-        diag_kernel<M, P><<<blocks, kThreads, 0, s>>>(op, L.c, L.probes, L.count_sparsity, p,
-                                                      L.probes ? w.partials : nullptr);
+        diag_kernel<M, P>
+            <<<blocks, kThreads, 0, s>>>(op, L.c, L.probes, L.count_sparsity, p, L.probes ? w.partials : nullptr);
       }
     });
   });
@@ -265,8 +272,8 @@ void diag_step_t(const DiagLaunch& L, const DiagPtrs<T>& p, void* stream, int* s
 
 // ---- phase 3 of the two-phase form (kernels.cpp finish_range) ----------------------------------
 template <bool Probes, class T>
-__global__ void __launch_bounds__(kThreads) finish_kernel(DiagCoeffs c, bool plain, bool count, bool write_aux,
-                                                          T* th, const T* aux, int64_t n, DeviceProbes* partials) {
+__global__ void __launch_bounds__(kThreads) finish_kernel(DiagCoeffs c, bool plain, bool count, bool write_aux, T* th,
+                                                          const T* aux, int64_t n, DeviceProbes* partials) {
   DeviceProbes a;
   const T wd = T(c.wd), eps = T(c.eps);
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
@@ -293,11 +300,11 @@ void finish_step_t(const DiagLaunch& L, bool write_aux, const DiagPtrs<T>& p, vo
   std::unique_lock<std::mutex> lk(w.mu, std::defer_lock);
   if (L.probes) {
     lk.lock();
-    finish_kernel<true><<<blocks, kThreads, 0, s>>>(L.c, plain, L.count_sparsity, write_aux,
-                                                    p.theta, p.aux, p.n, w.partials);
+    finish_kernel<true>
+        <<<blocks, kThreads, 0, s>>>(L.c, plain, L.count_sparsity, write_aux, p.theta, p.aux, p.n, w.partials);
   } else {
-    finish_kernel<false><<<blocks, kThreads, 0, s>>>(L.c, plain, L.count_sparsity, write_aux,
-                                                     p.theta, p.aux, p.n, nullptr);
+    finish_kernel<false>
+        <<<blocks, kThreads, 0, s>>>(L.c, plain, L.count_sparsity, write_aux, p.theta, p.aux, p.n, nullptr);
   }
   check(cudaGetLastError(), "finish_step launch");
   if (L.probes) collect(w, blocks, s, slot);
@@ -377,9 +384,8 @@ __device__ __forceinline__ T group_x(const GroupProx& g, T zk, double tk) {
 // (core/prox_scalar.h) with its per-group sums done as block reductions (same branches, same
 // Newton iteration, sums in another order); phase 3 = finish_range.
 template <Precond P, bool Probes, class T>
-__global__ void __launch_bounds__(kThreads)
-    group_kernel(DiagCoeffs c, bool count, bool write_aux, DiagPtrs<T> p, int64_t gsize, int64_t ngroups,
-                 DeviceProbes* partials) {
+__global__ void __launch_bounds__(kThreads) group_kernel(DiagCoeffs c, bool count, bool write_aux, DiagPtrs<T> p,
+                                                         int64_t gsize, int64_t ngroups, DeviceProbes* partials) {
   DeviceProbes a;
   const bool plain = c.eps == 1.0;
   const T wd = T(c.wd), eps = T(c.eps);
@@ -428,8 +434,7 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 template <class T>
-void group_step_t(const DiagLaunch& L, bool write_aux, int64_t gsize, const DiagPtrs<T>& p, void* stream,
-                  int* slot) {
+void group_step_t(const DiagLaunch& L, bool write_aux, int64_t gsize, const DiagPtrs<T>& p, void* stream, int* slot) {
   if (slot) *slot = -1;
   if (L.mode != Mode::Prox) throw std::runtime_error("proxbench CUDA: group_l21_step needs Mode::Prox");
   if (p.n <= 0 || gsize <= 0) return;
@@ -602,8 +607,8 @@ void group_subgrad_t(const T* x, const T* g, T* out, double lam, const GroupGeom
 /// z = θ − g/σ into the scratch, x = prox(z), s = x − θ, prev ← θ, θ ← x, and the sums of
 /// kernels::sr2_trial_two_phase (e1 = Σ‖θ_g‖, e2 = Σ‖x_g‖).
 template <bool Count, class T>
-__global__ void __launch_bounds__(kThreads) sr2_group_kernel(T lam_sig, T inv_sigma, T* th, const T* g, T* prev, T* z,
-                                                             GroupGeom geom, DeviceProbes* partials) {
+__global__ void __launch_bounds__(kThreads)
+    sr2_group_kernel(T lam_sig, T inv_sigma, T* th, const T* g, T* prev, T* z, GroupGeom geom, DeviceProbes* partials) {
   DeviceProbes a;
   const double ls = double(lam_sig);
   for (int64_t gi = blockIdx.x; gi < geom.n_groups; gi += gridDim.x) {

@@ -56,7 +56,7 @@ struct DiagLaunch {
   kernels::Mode mode = kernels::Mode::Prox;
   kernels::Precond precond = kernels::Precond::Ema;
   kernels::DiagCoeffs c;
-  RegSpec reg;                  ///< separable kind, or None (ZTau mode / two-phase paths use None)
+  RegSpec reg;  ///< separable kind, or None (ZTau mode / two-phase paths use None)
   bool probes = true;
   bool count_sparsity = true;
 };
@@ -96,8 +96,8 @@ void group_l21_step(const DiagLaunch& launch, bool write_aux, int64_t group_size
 /// e2 = Σ r(x), dtheta_sq = ‖s‖², grad_sq, and (probes && count) nnz / n_small of x. Always takes a slot.
 void sr2_trial(const RegSpec& reg, double lambda, double inv_sigma, float* theta, const float* grad, float* prev,
                int64_t n, bool probes, bool count, void* stream, int* slot);
-void sr2_trial(const RegSpec& reg, double lambda, double inv_sigma, double* theta, const double* grad,
-               double* prev, int64_t n, bool probes, bool count, void* stream, int* slot);
+void sr2_trial(const RegSpec& reg, double lambda, double inv_sigma, double* theta, const double* grad, double* prev,
+               int64_t n, bool probes, bool count, void* stream, int* slot);
 
 /// θ ← prev; counts nnz / n_small into a step slot when count.
 void restore(float* theta, const float* prev, int64_t n, bool count, void* stream, int* slot);
@@ -127,8 +127,8 @@ void group_l21_subgradient(const double* x, const double* g, double* out, double
 /// e2 = Σ_g‖x_g‖) and, when count, nnz / n_small of x.
 void sr2_group_trial(double lambda, double inv_sigma, float* theta, const float* grad, float* prev, float* scratch,
                      const GroupGeom& geom, bool count, void* stream, int* slot);
-void sr2_group_trial(double lambda, double inv_sigma, double* theta, const double* grad, double* prev,
-                     double* scratch, const GroupGeom& geom, bool count, void* stream, int* slot);
+void sr2_group_trial(double lambda, double inv_sigma, double* theta, const double* grad, double* prev, double* scratch,
+                     const GroupGeom& geom, bool count, void* stream, int* slot);
 
 /// Free step slots of the current device (the glue fetches before they run out).
 int probe_slots_free();

@@ -3,10 +3,10 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
-#include "core/cuda/fused_step.h"
-
 #include <algorithm>
 #include <vector>
+
+#include "core/cuda/fused_step.h"
 
 namespace proxbench::core::kernels {
 namespace {
@@ -120,6 +120,19 @@ void cuda_sync_probes() {
   g_pending.clear();
 }
 
+void cuda_discard_probes() noexcept {
+  if (g_pending.empty()) return;
+  try {
+    for (const auto& p : g_pending) {
+      const c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(p.dev));
+      int count = 0;
+      cuda::fetch_probes(stream_of_device(static_cast<c10::DeviceIndex>(p.dev)), &count);  // resets the slots
+    }
+  } catch (...) {  // a failing device: nothing more to do here
+  }
+  g_pending.clear();
+}
+
 int64_t cuda_diag_step(const DiagStep& s, DiagBuffers& b, ProbeAcc& acc) {
   check_dtype(b.theta);
   for (auto* t : {&b.theta, &b.grad, &b.m, &b.v, &b.aux, &b.tau}) check_cuda(b.theta, *t, "buffer");
@@ -156,7 +169,8 @@ int64_t cuda_diag_step(const DiagStep& s, DiagBuffers& b, ProbeAcc& acc) {
       return;
     }
     TORCH_CHECK(b.aux.defined() && b.tau.defined(), "proxbench fused step: two-phase path needs z and tau buffers");
-    TORCH_CHECK(b.theta.is_contiguous(), "proxbench fused step: group / plugin regularizers need a contiguous parameter");
+    TORCH_CHECK(b.theta.is_contiguous(),
+                "proxbench fused step: group / plugin regularizers need a contiguous parameter");
     L.reg = RegSpec{};
     int64_t gsize = 0;
     if (s.mode == Mode::Prox && contiguous_groups(s.reg, b.theta, gsize) && gsize > 0) {

@@ -32,4 +32,8 @@ void cuda_restore(torch::Tensor& theta, const torch::Tensor& prev, bool count, P
 /// the ProbeAcc objects must still be alive. kernels::sync_probes calls it.
 void cuda_sync_probes();
 
+/// Drops every pending result without writing it (kernels::ProbeScope); resets the device slots.
+/// Never throws. No-op (no copy) when nothing is pending.
+void cuda_discard_probes() noexcept;
+
 }  // namespace proxbench::core::kernels

@@ -242,9 +242,8 @@ int register_all() {
   for (const std::string model : {"resnet34", "densenet121"})
     for (const std::string opt : {"proxgen", "adam"})
       for (const bool bf16cl : {false, true})
-        benchmark::RegisterBenchmark(
-            ("BM_CudaTrain/" + model + "/" + opt + "/" + (bf16cl ? "bf16cl" : "fp32")).c_str(),
-            [model, opt, bf16cl](benchmark::State& s) { cuda_train(s, model, opt, bf16cl); })
+        benchmark::RegisterBenchmark(("BM_CudaTrain/" + model + "/" + opt + "/" + (bf16cl ? "bf16cl" : "fp32")).c_str(),
+                                     [model, opt, bf16cl](benchmark::State& s) { cuda_train(s, model, opt, bf16cl); })
             ->Unit(benchmark::kMillisecond)
             ->UseManualTime()
             ->MinTime(2.0);
