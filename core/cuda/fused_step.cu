@@ -2,6 +2,8 @@
 // LibTorch (flags: -std=c++17 --expt-relaxed-constexpr --fmad=false). The per-coordinate math is NOT written
 // here: every kernel calls kernels::diag_update / the scalar ops of core/prox_scalar.h, exactly the
 // functions the CPU loops of core/kernels.cpp call.
+#include "core/cuda/fused_step.h"
+
 #include <cuda_runtime.h>
 
 #include <limits>
@@ -9,8 +11,6 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
-
-#include "core/cuda/fused_step.h"
 
 namespace proxbench::core::cuda {
 namespace {
