@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/kernels_cpu.h"
+#include "core/kernels_probes.h"
 #include "proxbench_build_config.h"  // PROXBENCH_WITH_CUDA, PROXBENCH_HAVE_AVX2_KERNELS
 #ifdef PROXBENCH_WITH_CUDA
 #include "core/cuda/torch_glue.h"

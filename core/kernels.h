@@ -91,16 +91,6 @@ bool needs_two_phase(const Regularizer* reg);
 /// stay alive (and at the same address) until then.
 void sync_probes();
 
-/// Scope of one optimizer step's deferred probes: its destructor drops what is still pending (an
-/// exception left the step half done; the ProbeAcc objects are about to go), so that a later
-/// sync_probes never writes into them. Declare it after the step's ProbeAcc storage.
-struct ProbeScope {
-  ProbeScope() = default;
-  ProbeScope(const ProbeScope&) = delete;
-  ProbeScope& operator=(const ProbeScope&) = delete;
-  ~ProbeScope();
-};
-
 /// Runs one fused step over one tensor; probes (if on) are merged into acc (for CUDA tensors at the
 /// next sync_probes). Returns the number
 /// of prox applications made (0 or 1). Separable built-in regularizers: one pass. Group l2,1

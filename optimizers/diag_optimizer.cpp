@@ -3,6 +3,8 @@
 #include <sstream>
 #include <vector>
 
+#include "core/kernels_probes.h"
+
 namespace proxbench::optimizers {
 
 using core::kernels::DiagBuffers;

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "core/kernels_probes.h"
 #include "optimizers/diag_optimizer.h"
 
 namespace proxbench::optimizers {
