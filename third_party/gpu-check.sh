@@ -46,7 +46,11 @@ run_part() {
   local name=$1 limit=$2 note=$3
   shift 3
   local t0=$(date +%s) rc=0
-  timeout --kill-after=10 "$limit" "$@" > "$out/$name.log" 2>&1 || rc=$?
+  if declare -F "$1" > /dev/null; then  # a shell function: timeout runs programs only
+    timeout --kill-after=10 "$limit" bash -c "$(declare -f "$1"); $1" > "$out/$name.log" 2>&1 || rc=$?
+  else
+    timeout --kill-after=10 "$limit" "$@" > "$out/$name.log" 2>&1 || rc=$?
+  fi
   local dt=$(($(date +%s) - t0)) status=ok
   if [[ $rc == 124 || $rc == 137 ]]; then status="FAILED (time limit ${limit} s)"
   elif [[ $rc != 0 ]]; then status="FAILED (exit $rc)"; fi
@@ -55,7 +59,7 @@ run_part() {
 }
 
 # ---- 1. env ------------------------------------------------------------------------------------
-gpu=0
+export gpu=0
 if [[ ${GPU_CHECK_DRY_RUN:-0} != 1 ]] && command -v nvidia-smi > /dev/null && nvidia-smi -L > /dev/null 2>&1; then gpu=1; fi
 env_info() {
   date -u; uname -a; nproc; free -g | head -2
@@ -75,7 +79,7 @@ print(":".join([os.path.join(os.path.dirname(torch.__file__), "lib")] + sorted(g
 PY
 ) || torch_libs=""
 if [[ -x $carry/bin/proxbench ]]; then
-  bin=$carry/bin
+  export bin=$carry/bin
   libpath=$carry/lib${torch_libs:+:$torch_libs}
   record binaries ok 0 "carried build: $(cat "$carry/BUILD_INFO" 2> /dev/null | head -1)"
 else
@@ -83,7 +87,7 @@ else
     env BUILD_ONLY=1 DEVICE_DEBS="$carry/debs" third_party/build-on-device.sh build-cuda; then
     mkdir -p "$out/.bin" && ln -sf "$root/build-cuda/proxbench" "$root/build-cuda/tests/proxbench_tests" \
       "$root/build-cuda/tests/proxbench_bench" "$out/.bin/"
-    bin=$out/.bin
+    export bin=$out/.bin
     libpath=$root/.device-prefix/usr/lib/x86_64-linux-gnu${torch_libs:+:$torch_libs}
   else
     bin=""
@@ -107,11 +111,17 @@ else
   # ---- 4. CUDA tests -------------------------------------------------------------------------------
   note=""
   [[ $gpu == 1 ]] || note="skipped (no GPU): rehearsal, the tests skip themselves"
-  run_part tests 120 "$note" "$bin/proxbench_tests" --gtest_filter='*Cuda*' --gtest_output="json:$out/tests.json"
-  [[ $gpu == 1 ]] || sed -i '$ s/\tok\t/\tskipped (no GPU)\t/' "$summary"
+  if [[ ! -x $bin/proxbench_tests ]]; then
+    record tests "FAILED (no $bin/proxbench_tests)" 0 ""
+  else
+    run_part tests 120 "$note" "$bin/proxbench_tests" --gtest_filter='*Cuda*' --gtest_output="json:$out/tests.json"
+    [[ $gpu == 1 ]] || sed -i '$ s/\tok\t/\tskipped (no GPU)\t/' "$summary"
+  fi
 
   # ---- 5. GPU benchmarks ---------------------------------------------------------------------------
-  if [[ $gpu == 1 ]]; then
+  if [[ ! -x $bin/proxbench_bench ]]; then
+    record bench "FAILED (no $bin/proxbench_bench)" 0 ""
+  elif [[ $gpu == 1 ]]; then
     run_part bench 240 "" "$bin/proxbench_bench" --benchmark_filter='BM_Cuda|BM_FusedAdamStep|BM_TorchAdamStep|BM_Copy/10000000' \
       --benchmark_out="$out/bench.json" --benchmark_out_format=json
   else
@@ -129,9 +139,9 @@ else
       --set problem.test_subset=0 --set problem.train_eval_subset=10000 --set problem.batch_size=128 \
       --set budget.epochs=3
   else
-    run_part run 240 "skipped (no GPU): rehearsal on cpu, 256 images, 1 epoch" "$bin/proxbench" reproduce \
-      quickstart-fmnist-l1 --out "$out/run" "${sets[@]}" --set problem.device=cpu --set problem.subset=256 \
-      --set problem.test_subset=200 --set problem.train_eval_subset=200 --set problem.batch_size=64 \
+    run_part run 600 "skipped (no GPU): rehearsal on cpu, 128 images, 1 epoch" "$bin/proxbench" reproduce \
+      quickstart-fmnist-l1 --out "$out/run" "${sets[@]}" --set problem.device=cpu --set problem.subset=128 \
+      --set problem.test_subset=100 --set problem.train_eval_subset=100 --set problem.batch_size=64 \
       --set budget.epochs=1
     sed -i '$ s/\tok\t/\tskipped (no GPU)\t/' "$summary"
   fi
