@@ -10,7 +10,7 @@
 
 #include "core/kernels_cpu.h"
 #include "core/kernels_probes.h"
-#include "proxbench_build_config.h"  // PROXBENCH_WITH_CUDA, PROXBENCH_HAVE_AVX2_KERNELS
+#include "proxbench_build_config.h"  // PROXBENCH_WITH_CUDA, PROXBENCH_HAVE_AVX2_KERNELS, ..._AVX512_KERNELS
 #ifdef PROXBENCH_WITH_CUDA
 #include "core/cuda/torch_glue.h"
 #endif
@@ -62,6 +62,9 @@ using Sr2RangeFn = void (*)(const CpuSr2Job&, int64_t, int64_t, ProbeAcc&);
 std::atomic<int> g_isa{-1};
 
 DiagRangeFn diag_range_fn() {
+#ifdef PROXBENCH_HAVE_AVX512_KERNELS
+  if (cpu_isa() == CpuIsa::Avx512) return &isa_avx512::diag_range;
+#endif
 #ifdef PROXBENCH_HAVE_AVX2_KERNELS
   if (cpu_isa() == CpuIsa::Avx2) return &isa_avx2::diag_range;
 #endif
@@ -69,10 +72,25 @@ DiagRangeFn diag_range_fn() {
 }
 
 Sr2RangeFn sr2_range_fn() {
+#ifdef PROXBENCH_HAVE_AVX512_KERNELS
+  if (cpu_isa() == CpuIsa::Avx512) return &isa_avx512::sr2_range;
+#endif
 #ifdef PROXBENCH_HAVE_AVX2_KERNELS
   if (cpu_isa() == CpuIsa::Avx2) return &isa_avx2::sr2_range;
 #endif
   return &isa_base::sr2_range;
+}
+
+using GroupFn = void (*)(bool, void*, const void*, int64_t);
+
+GroupFn group_fn() {
+#ifdef PROXBENCH_HAVE_AVX512_KERNELS
+  if (cpu_isa() == CpuIsa::Avx512) return &isa_avx512::group_l21_range;
+#endif
+#ifdef PROXBENCH_HAVE_AVX2_KERNELS
+  if (cpu_isa() == CpuIsa::Avx2) return &isa_avx2::group_l21_range;
+#endif
+  return &isa_base::group_l21_range;
 }
 
 /// One fused pass over the whole tensor, chunked over the threads; probes into pp's slots.
@@ -137,30 +155,58 @@ void finish_range(const DiagStep& s, T* th, const T* aux, int64_t i0, int64_t i1
 }  // namespace
 
 bool cpu_isa_available(CpuIsa isa) {
-  if (isa == CpuIsa::Base) return true;
+  switch (isa) {
+    case CpuIsa::Base: return true;
+    case CpuIsa::Avx2:
 #if defined(PROXBENCH_HAVE_AVX2_KERNELS) && (defined(__GNUC__) || defined(__clang__))
-  return __builtin_cpu_supports("avx2");
+      return __builtin_cpu_supports("avx2");
 #else
-  return false;
+      return false;
 #endif
+    case CpuIsa::Avx512:
+      // libgcc's CPU model also checks that the OS saves the zmm / mask registers (XGETBV)
+#if defined(PROXBENCH_HAVE_AVX512_KERNELS) && (defined(__GNUC__) || defined(__clang__))
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+#else
+      return false;
+#endif
+  }
+  return false;
 }
 
-const char* cpu_isa_name(CpuIsa isa) { return isa == CpuIsa::Avx2 ? "avx2" : "base"; }
+const char* cpu_isa_name(CpuIsa isa) {
+  switch (isa) {
+    case CpuIsa::Avx2: return "avx2";
+    case CpuIsa::Avx512: return "avx512";
+    default: return "base";
+  }
+}
 
 CpuIsa cpu_isa() {
   int v = g_isa.load(std::memory_order_relaxed);
   if (v < 0) {
-    CpuIsa isa = cpu_isa_available(CpuIsa::Avx2) ? CpuIsa::Avx2 : CpuIsa::Base;
+    CpuIsa isa = CpuIsa::Base;
+    for (CpuIsa c : kAllCpuIsas)
+      if (cpu_isa_available(c)) isa = c;  // the widest available
     if (const char* e = std::getenv("PROXBENCH_KERNEL_ISA"); e && *e) {
-      if (std::strcmp(e, "base") == 0) {
-        isa = CpuIsa::Base;
-      } else if (std::strcmp(e, "avx2") == 0) {
-        if (!cpu_isa_available(CpuIsa::Avx2))
-          throw Error("PROXBENCH_KERNEL_ISA=avx2: the AVX2 kernels are not built in or this CPU lacks AVX2");
-        isa = CpuIsa::Avx2;
-      } else {
-        throw Error(std::string("PROXBENCH_KERNEL_ISA='") + e + "': expected 'base' or 'avx2'");
+      bool known = false;
+      for (CpuIsa c : kAllCpuIsas) {
+        if (std::strcmp(e, cpu_isa_name(c)) != 0) continue;
+        known = true;
+        if (!cpu_isa_available(c))
+          throw Error(std::string("PROXBENCH_KERNEL_ISA=") + e + ": the " + e +
+                      " kernels are not built in or this CPU lacks " +
+                      (c == CpuIsa::Avx512 ? "AVX-512 (F, BW, DQ, VL)" : "AVX2") +
+                      "; available here: " + [] {
+                        std::string a;
+                        for (CpuIsa k : kAllCpuIsas)
+                          if (cpu_isa_available(k)) a += std::string(a.empty() ? "" : ", ") + cpu_isa_name(k);
+                        return a;
+                      }());
+        isa = c;
       }
+      if (!known) throw Error(std::string("PROXBENCH_KERNEL_ISA='") + e + "': expected 'base', 'avx2' or 'avx512'");
     }
     v = static_cast<int>(isa);
     g_isa.store(v, std::memory_order_relaxed);
@@ -245,24 +291,33 @@ int64_t diag_step(const DiagStep& s, DiagBuffers& b, ProbePartials& pp, ProbeAcc
   AT_DISPATCH_FLOATING_TYPES(b.theta.scalar_type(), "proxbench_diag_step", [&] {
     using T = scalar_t;
     if (s.mode == Mode::Prox && contiguous_groups(s.reg, b.theta, gsize) && gsize > 0) {
-      // Group l2,1 with contiguous groups: per chunk of groups, phase 1 (z, τ into scratch), the
-      // group prox, phase 3 (θ, probes) — each group stays in cache between the phases.
+      // Group l2,1 with contiguous groups: per group, phase 1 (z, τ into a per-chunk buffer of one
+      // group, which stays in cache: the full-size scratch tensors are not touched), the group prox
+      // (vectorized secular Newton, group_l21_range), phase 3 (θ, probes).
       const int64_t ng = n / gsize;
       const int64_t K = pp.prepare(n, ng);
-      const CpuJob job = make_job(s1, b, b.aux.data_ptr(), b.tau.data_ptr());
+      const CpuJob job = make_job(s1, b, nullptr, nullptr);
       const DiagRangeFn fn = diag_range_fn();
+      const GroupFn gfn = group_fn();
       T* th = ptr<T>(b.theta);
-      T* z = ptr<T>(b.aux);
-      T* tau = ptr<T>(b.tau);
       for_chunks(ng, K, [&](int64_t k, int64_t g0, int64_t g1) {
+        std::vector<T> zbuf(static_cast<size_t>(gsize)), tbuf(static_cast<size_t>(gsize));
+        CpuJob jg = job;
+        jg.aux = zbuf.data();
+        jg.tau = tbuf.data();
         for (int64_t gi = g0; gi < g1; ++gi) {
-          const int64_t i0 = gi * gsize, i1 = i0 + gsize;
-          fn(job, i0, i1, pp.slot(k));
-          group_l21_prox(z + i0, tau + i0, false, gsize, int64_t(1));
+          const int64_t i0 = gi * gsize;
+          // the group's buffers, shifted so that the loop runs over [0, gsize)
+          jg.theta = th + i0;
+          jg.grad = static_cast<const T*>(job.grad) + i0;
+          jg.m = static_cast<T*>(job.m) + i0;
+          jg.v = job.v ? static_cast<T*>(job.v) + i0 : nullptr;
+          fn(jg, 0, gsize, pp.slot(k));
+          gfn(job.dbl, zbuf.data(), tbuf.data(), gsize);
           if (s.probes)
-            finish_range<true>(s, th, z, i0, i1, pp.slot(k));
+            finish_range<true>(s, th + i0, zbuf.data(), 0, gsize, pp.slot(k));
           else
-            finish_range<false>(s, th, z, i0, i1, pp.slot(k));
+            finish_range<false>(s, th + i0, zbuf.data(), 0, gsize, pp.slot(k));
         }
       });
       pp.reduce_into(acc);

@@ -156,6 +156,77 @@ void sr2_loop(const Op& op, const CpuSr2Job& s, int64_t i0, int64_t i1, ProbeAcc
   out.merge(acc);
 }
 
+/// Group l2,1 prox of one contiguous group (z, τ per member), the math of group_l21_prox
+/// (core/prox_scalar.h) with its sums over kGroupLanes fixed lanes (member i in lane i mod 8,
+/// lanes added in order at the end), so the vector unit runs them (one division per member and
+/// Newton iteration, kGroupLanes at a time) and every instruction set gives the same bits.
+constexpr int kGroupLanes = 8;
+
+template <class T>
+void group_prox(T* __restrict z, const T* __restrict tau, int64_t n) {
+  if (n <= 0) return;
+  constexpr int L = kGroupLanes;
+  const double t0 = double(tau[0]);
+  double nz2[L], zt2[L], tmx[L], lok[L];
+  int neq[L];
+  for (int l = 0; l < L; ++l) nz2[l] = zt2[l] = lok[l] = 0, tmx[l] = t0, neq[l] = 0;
+  auto pass1 = [&](int64_t i, int l) __attribute__((always_inline)) {
+    const double zk = double(z[i]), tk = double(tau[i]);
+    nz2[l] += zk * zk;
+    neq[l] |= int(tk != t0);
+    tmx[l] = tk > tmx[l] ? tk : tmx[l];
+    const double r = zk == 0 ? 0.0 : zk / tk;  // z/0 = ±inf; 0/0 := 0
+    zt2[l] += r * r;
+    const double lo = std::fabs(zk) - tk;
+    lok[l] = lo > lok[l] ? lo : lok[l];
+  };
+  int64_t i = 0;
+  for (; i + L <= n; i += L)
+    for (int l = 0; l < L; ++l) pass1(i + l, l);
+  for (int l = 0; i < n; ++i, ++l) pass1(i, l);
+  double nzs = 0, zts = 0, tmax = t0, lo_k = 0;
+  bool equal = true;
+  for (int l = 0; l < L; ++l) {
+    nzs += nz2[l];
+    zts += zt2[l];
+    tmax = tmx[l] > tmax ? tmx[l] : tmax;
+    lo_k = lok[l] > lo_k ? lok[l] : lo_k;
+    equal = equal && neq[l] == 0;
+  }
+  const double nz = std::sqrt(nzs);
+  if (equal || !(zts > 1.0)) {  // block soft threshold (this also covers ‖z‖ = 0 = τ), or x = 0
+    const double f = equal && nz > t0 ? 1.0 - t0 / nz : 0.0;
+    if (equal && t0 == 0 && nz > t0) return;
+    for (int64_t k = 0; k < n; ++k) z[k] = T(double(z[k]) * f);
+    return;
+  }
+  double s = nz - tmax > lo_k ? nz - tmax : lo_k;
+  for (int it = 0; it < scalar::kNewtonCap; ++it) {
+    double ps[L], p3[L];
+    for (int l = 0; l < L; ++l) ps[l] = p3[l] = 0;
+    auto pass = [&](int64_t k, int l) __attribute__((always_inline)) {
+      const double zk = double(z[k]);
+      const double inv = 1.0 / (s + double(tau[k]));  // one division per member and iteration
+      const double r = zk * inv, r2 = zk == 0 ? 0.0 : r * r;
+      ps[l] += r2;
+      p3[l] += zk == 0 ? 0.0 : r2 * inv;
+    };
+    int64_t k = 0;
+    for (; k + L <= n; k += L)
+      for (int l = 0; l < L; ++l) pass(k + l, l);
+    for (int l = 0; k < n; ++k, ++l) pass(k, l);
+    double psi = 0, psi3 = 0;
+    for (int l = 0; l < L; ++l) psi += ps[l], psi3 += p3[l];
+    const double phi = 1.0 / std::sqrt(psi);
+    if (!(phi < 1.0)) break;
+    const double dphi = psi3 / (psi * std::sqrt(psi));
+    const double sn = s + (1.0 - phi) / dphi;
+    if (!(sn > s)) break;
+    s = sn;
+  }
+  for (int64_t k = 0; k < n; ++k) z[k] = T(double(z[k]) * (s / (s + double(tau[k]))));
+}
+
 template <class T>
 void diag_dispatch(const CpuJob& s, int64_t i0, int64_t i1, ProbeAcc& acc) {
   visit_separable(s.spec, [&](auto op) {
@@ -206,6 +277,13 @@ void diag_range(const CpuJob& job, int64_t i0, int64_t i1, ProbeAcc& acc) {
     diag_dispatch<double>(job, i0, i1, acc);
   else
     diag_dispatch<float>(job, i0, i1, acc);
+}
+
+void group_l21_range(bool dbl, void* z, const void* tau, int64_t n) {
+  if (dbl)
+    group_prox(static_cast<double*>(z), static_cast<const double*>(tau), n);
+  else
+    group_prox(static_cast<float*>(z), static_cast<const float*>(tau), n);
 }
 
 void sr2_range(const CpuSr2Job& job, int64_t i0, int64_t i1, ProbeAcc& acc) {

@@ -121,7 +121,8 @@ PB_INLINE bool shrink_l1(T a, T tau, T& d) {
 /// random (a, τ), τ ∈ [1e-26, 1e3], the same as with 2 steps; 1.9e-16 in float64 over a
 /// 4·10^5-point sweep of β). Then d = τ/(2u√a) (the shrink form of prox-reference.md §1(c)).
 /// Branch-free (selects only: every op is + − × ÷ sqrt), so the fused loops vectorize it; masked
-/// lanes may hold inf/NaN and are discarded by the select. Float32: 3 divisions and 1 square root.
+/// lanes may hold inf/NaN and are discarded by the select. Float32: 2 divisions (β, and the Newton
+/// step fused with d) and 1 square root; float64 keeps its separate steps.
 template <class T>
 PB_INLINE bool shrink_l12(T a, T tau, T& d) {
   constexpr bool F32 = sizeof(T) <= 4;
@@ -138,8 +139,14 @@ PB_INLINE bool shrink_l12(T a, T tau, T& d) {
   T u = T(0.9999716832271865) +
         beta * (T(-0.2474290870614576) +
                 beta * (T(-0.12924126928965726) + beta * (T(0.09643063462968277) + beta * T(-0.29593191516086775))));
-  for (int k = 0; k < (F32 ? 1 : 3); ++k) u = u - (T(2) * u * u * u - T(2) * u + beta) / (T(6) * u * u - T(2));
-  d = tau / (T(2) * u * ra);
+  if constexpr (F32) {
+    // one Newton step u' = (u f' − f)/f' and d = τ/(2u'√a) share one division: d = τ f'/(2√a (u f' − f))
+    const T f = T(2) * u * u * u - T(2) * u + beta, fp = T(6) * u * u - T(2);
+    d = tau * fp / (T(2) * ra * (u * fp - f));
+  } else {
+    for (int k = 0; k < 3; ++k) u = u - (T(2) * u * u * u - T(2) * u + beta) / (T(6) * u * u - T(2));
+    d = tau / (T(2) * u * ra);
+  }
   return above;
 }
 
@@ -169,18 +176,18 @@ PB_INLINE float icbrt_guess(float x) {
 /// quartic (cubic convergence, one division each): 1 in float32, 2 in float64 reach the rounding
 /// level (relative error 1.2e-7 / 2.1e-16 over A ∈ [2, 10^9] / [2, 10^18] and a fine grid near
 /// A = 2). For A > 10^9 (float) / 10^18 (double) the shrink d/a ≈ A^{−4/3} is below half an ulp
-/// and d = 0. Then d = k/(k^{1/4} r) (shrink form). Four divisions in float32 (k, A, Halley, d),
-/// five in float64; branch-free (+ − × ÷ sqrt and integer ops), so the fused loops vectorize it.
+/// and d = 0. Then d = k/(k^{1/4} r) (shrink form). Float32: three divisions (A, k/k^{1/4}, and the
+/// Halley step fused with d; k = τ·(2/3) by a multiply); float64: five, as before; branch-free (+ − × ÷ sqrt and integer ops), so the fused loops vectorize it.
 template <class T>
 PB_INLINE bool shrink_l23(T a, T tau, T& d) {
-  const T k = T(2) * tau / T(3);
+  constexpr bool F32 = sizeof(T) <= 4;
+  const T k = F32 ? tau * T(2.0 / 3.0) : T(2) * tau / T(3);  // float32: a multiply, not a division
   const T k4 = std::sqrt(std::sqrt(k));
   const T k34 = k4 * k4 * k4;
   const bool above = a > T(2) * k34;
   const T A0 = a / k34;
   // Beyond A = 1e9 (float) / 1e18 (double), d/a ≈ A^{−4/3} is far below half an ulp: x = a exactly
   // (and r⁴ would overflow float for A ≳ 1e29). Lanes below the threshold (discarded) use A = 2.
-  constexpr bool F32 = sizeof(T) <= 4;
   const bool huge = !(A0 < T(F32 ? 1e9 : 1e18));
   const T A = huge || !(A0 > T(2)) ? T(2) : A0;
   T y = T(icbrt_guess(float(A)));
@@ -189,12 +196,22 @@ PB_INLINE bool shrink_l23(T a, T tau, T& d) {
   T r = (A * y2) * (T(0.9998835069997941) +
                     e * (T(-0.3188643113535382) +
                          e * (T(-0.49224734197994824) + e * (T(1.359068070505577) + e * T(-3.4920885674691213)))));
-  for (int it = 0; it < (F32 ? 1 : 2); ++it) {  // Halley: r ← r − 2ff'/(2f'² − ff'')
+  if constexpr (F32) {
+    // one Halley step r' = (r·den − num)/den and d = k/(k^{1/4} r') share one division:
+    // d = (k/k^{1/4})·den/(r·den − num), num = 2ff', den = 2f'² − ff'' (k/k^{1/4} rather than
+    // (k^{1/4})³: fewer roundings, worst relative error 3.5e-7 instead of 5.9e-7 near A = 2)
     const T r2 = r * r, r3 = r2 * r;
     const T f = (r3 - A) * r + T(1), fp = T(4) * r3 - A, fpp = T(12) * r2;
-    r = r - T(2) * f * fp / (T(2) * fp * fp - f * fpp);
+    const T num = T(2) * f * fp, den = T(2) * fp * fp - f * fpp;
+    d = huge ? T(0) : (k / k4) * den / (r * den - num);
+  } else {
+    for (int it = 0; it < 2; ++it) {  // Halley: r ← r − 2ff'/(2f'² − ff'')
+      const T r2 = r * r, r3 = r2 * r;
+      const T f = (r3 - A) * r + T(1), fp = T(4) * r3 - A, fpp = T(12) * r2;
+      r = r - T(2) * f * fp / (T(2) * fp * fp - f * fpp);
+    }
+    d = huge ? T(0) : k / (k4 * r);
   }
-  d = huge ? T(0) : k / (k4 * r);
   return above;
 }
 
@@ -226,6 +243,136 @@ PB_INLINE bool shrink_lq(T a_in, T tau_in, double q, T& d_out) {
   }
   d_out = T(q * w * y);  // = qτ y^{q−1}
   return true;
+}
+
+// ---- vectorizable double-precision exp2 / log2 (the general-q maps in float32) --------------------
+// Branch-free arithmetic and 64-bit integer operations on the bit patterns (no libm call, no
+// int64 <-> double conversion instruction: AVX2 has none), so GCC's loop vectorizer turns them into
+// straight vector code. Relative error ≤ 5e-13 over the ranges used below; only float32 results
+// are computed with them, so this is four orders of magnitude below what they need.
+
+/// 2^y for y clamped to [−1000, 1000]: round(y) through the 1.5·2^52 trick, 2^f = e^{f ln 2} by
+/// Taylor degree 10 on |f| ≤ ½ (relative error 2e-13; Estrin's scheme: short dependency chains),
+/// the exponent inserted into the bit pattern.
+PB_INLINE double exp2_vec(double y) {
+  y = y < -1000.0 ? -1000.0 : (y > 1000.0 ? 1000.0 : y);
+  constexpr double kMagic = 6755399441055744.0;  // 1.5·2^52: the low bits of t are round(y)
+  const double t = y + kMagic;
+  const double x = (y - (t - kMagic)) * 0.6931471805599453;  // f·ln 2, |x| ≤ 0.347
+  const double x2 = x * x, x4 = x2 * x2, x8 = x4 * x4;
+  const double p01 = 1.0 + x, p23 = 0.5 + x * (1.0 / 6), p45 = 1.0 / 24 + x * (1.0 / 120),
+               p67 = 1.0 / 720 + x * (1.0 / 5040), p89 = 1.0 / 40320 + x * (1.0 / 362880);
+  const double p03 = p01 + x2 * p23, p47 = p45 + x2 * p67, p810 = p89 + x2 * (1.0 / 3628800);
+  const double p = p03 + x4 * p47 + x8 * p810;
+  int64_t b;
+  memcpy(&b, &t, sizeof b);
+  b = (b + 1023) << 52;  // the low 12 bits of round(y) + 1023: the biased exponent of 2^round(y)
+  double sc;
+  memcpy(&sc, &b, sizeof sc);
+  return p * sc;
+}
+
+/// log2 x for a positive normal x: exponent and mantissa m ∈ [√½, √2) from the bit pattern,
+/// ln m = 2 atanh(s), s = (m − 1)/(m + 1), |s| ≤ 0.172, by its series to s^13 (one division;
+/// absolute error 2e-12). x = 0 gives −1023 (callers mask it).
+PB_INLINE double log2_vec(double x) {
+  int64_t b;
+  memcpy(&b, &x, sizeof b);
+  const int64_t eb = (b >> 52) | int64_t(0x4330000000000000);  // 2^52 + biased exponent, as a double
+  const int64_t mb = (b & int64_t(0x000FFFFFFFFFFFFF)) | int64_t(0x3FF0000000000000);
+  double e, m;
+  memcpy(&e, &eb, sizeof e);
+  memcpy(&m, &mb, sizeof m);
+  e = e - (4503599627370496.0 + 1023.0);
+  const bool big = m > 1.4142135623730951;
+  m = big ? 0.5 * m : m;
+  e = big ? e + 1.0 : e;
+  const double s = (m - 1.0) / (m + 1.0), s2 = s * s, s4 = s2 * s2, s8 = s4 * s4;
+  const double p = (1.0 + s2 * (1.0 / 3)) + s4 * (1.0 / 5 + s2 * (1.0 / 7)) +
+                   s8 * ((1.0 / 9 + s2 * (1.0 / 11)) + s4 * (1.0 / 13));
+  return e + (2.0 * 1.4426950408889634) * s * p;
+}
+
+/// 2^y in float for y clamped to [−126, 126] (as exp2_vec; Taylor degree 6, relative error 1.3e-7).
+PB_INLINE float exp2f_vec(float y) {
+  y = y < -126.0f ? -126.0f : (y > 126.0f ? 126.0f : y);
+  constexpr float kMagic = 12582912.0f;  // 1.5·2^23
+  const float t = y + kMagic;
+  const float x = (y - (t - kMagic)) * 0.6931472f;
+  const float x2 = x * x;
+  const float p = (1.0f + x) + x2 * ((0.5f + x * (1.0f / 6)) + x2 * ((1.0f / 24 + x * (1.0f / 120)) + x2 * (1.0f / 720)));
+  int32_t b;
+  memcpy(&b, &t, sizeof b);
+  b = (b + 127) << 23;
+  float sc;
+  memcpy(&sc, &b, sizeof sc);
+  return p * sc;
+}
+
+/// log2 x in float for a positive normal x (as log2_vec; series to s^7, absolute error 4e-8).
+PB_INLINE float log2f_vec(float x) {
+  int32_t b;
+  memcpy(&b, &x, sizeof b);
+  const int32_t eb = (b >> 23) | int32_t(0x4B000000);  // 2^23 + biased exponent, as a float
+  const int32_t mb = (b & int32_t(0x007FFFFF)) | int32_t(0x3F800000);
+  float e, m;
+  memcpy(&e, &eb, sizeof e);
+  memcpy(&m, &mb, sizeof m);
+  e = e - (8388608.0f + 127.0f);
+  const bool big = m > 1.4142135f;
+  m = big ? 0.5f * m : m;
+  e = big ? e + 1.0f : e;
+  const float s = (m - 1.0f) / (m + 1.0f), s2 = s * s;
+  const float p = (1.0f + s2 * (1.0f / 3)) + (s2 * s2) * (1.0f / 5 + s2 * (1.0f / 7));
+  return e + (2.0f * 1.442695f) * s * p;
+}
+
+/// Constants of the general-q magnitude problem  min_{y≥0} ½(y − a)² + τ y^q, 0 < q < 1, taken
+/// once per op (they depend on q only).
+struct LqConst {
+  double q = 0.5, qm1 = -0.5, qm2 = -1.5, omq = 0.5, c3 = 0.5, uthr = 2.0 / 3, beta_thr = 0.27;
+  LqConst() = default;
+  PB_HD explicit LqConst(double q_) : q(q_), qm1(q_ - 1), qm2(q_ - 2), omq(1 - q_) {
+    c3 = omq * (3 * omq + 1) / 2;
+    uthr = 2 * omq / (2 - q);
+    beta_thr = (1 - uthr) * std::pow(uthr, omq);
+  }
+};
+
+/// General-q shrink in float32 (prox-reference.md §1(e)), branch-free and vectorizable (no libm
+/// call). Scale-free: y = a·u with u the largest root of
+///   g(u) = u + β u^{q−1} − 1 = 0,   β = qτ a^{q−2},
+/// which lies in [u_thr, 1], u_thr = 2(1−q)/(2−q) (= x_thr/z_thr). The prox is nonzero iff
+/// a > z_thr ⟺ β < β_thr = (1 − u_thr)·u_thr^{1−q} (β decreases in a; the same inequality as
+/// shrink_lq's). β in double (exp2_vec, log2_vec: the argument (q−2)·log2 a reaches ±300, too
+/// large for float). Start: e = 1 − u by its series β + (1−q)β² + (1−q)(3(1−q)+1)β³/2; then two
+/// Halley steps in float (exp2f_vec, log2f_vec; g is convex and increasing on the branch,
+/// g' ≥ 1 − q/2) and a third in double, which removes the float steps' rounding. Largest deviation
+/// from the exact root over q ∈ [0.02, 0.995], up to 1e-4 (relative in a) below the threshold: 5e-13
+/// in u with three double steps, and the float steps only change the third step's start (≤ 5e-6
+/// from the root, well inside its cubic convergence). Then d = a(1 − u). Lanes below the threshold
+/// compute finite garbage or NaN, discarded by the caller's select.
+PB_INLINE bool shrink_lq_vec(float a_in, float tau_in, const LqConst& c, float& d_out) {
+  const double a = a_in, tau = tau_in;
+  const double beta = c.q * tau * exp2_vec(c.qm2 * log2_vec(a));
+  const bool above = beta < c.beta_thr;
+  double ud = 1.0 - beta * (1.0 + beta * (c.omq + beta * c.c3));
+  ud = ud < c.uthr ? c.uthr : ud;
+  // Halley: with bp = β u^{q−1}, u·g' = u + (q−1)bp and u²·g'' = (q−1)(q−2)bp, so the step
+  // 2 g g'/(2g'² − g g'') = 2 g (u g') u / (2 (u g')² − g (u² g'')) costs one division
+  const float bf = float(beta < 1e30 ? beta : 1e30), qm1 = float(c.qm1), q12 = float(c.qm1 * c.qm2);
+  auto halley_f = [&](float u) {  // written out twice: a loop here would stop the vectorizer
+    const float bp = bf * exp2f_vec(qm1 * log2f_vec(u));
+    const float g = (u - 1.0f) + bp, g1 = u + qm1 * bp, g2 = q12 * bp;
+    return u - 2.0f * g * g1 * u / (2.0f * g1 * g1 - g * g2);
+  };
+  ud = double(halley_f(halley_f(float(ud))));
+  ud = ud < c.uthr ? c.uthr : (ud > 1.0 ? 1.0 : ud);
+  const double bp = beta * exp2_vec(c.qm1 * log2_vec(ud));
+  const double g = (ud - 1.0) + bp, g1 = ud + c.qm1 * bp, g2 = c.qm1 * c.qm2 * bp;
+  ud = ud - 2.0 * g * g1 * ud / (2.0 * g1 * g1 - g * g2);
+  d_out = float(a * (1.0 - ud));
+  return above;
 }
 
 /// Dispatch of the magnitude problem on q: 1 → l1, ½ → half thresholding, 2/3 → Cardano,
@@ -278,16 +425,25 @@ struct L23Op {
   template <class T> PB_INLINE T subgrad(T x) const { return pow_subgrad(x, T(2) / T(3)); }
 };
 
-/// r(x) = |x|^q, 0 < q < 1 (any q, always by the monotone Newton of shrink_lq; l12/l23 have
-/// their own closed forms). Threshold (2−q)/(2(1−q))·(2τ(1−q))^{1/(2−q)} (prox-reference.md §1(e)).
+/// r(x) = |x|^q, 0 < q < 1 (any q; l12/l23 have their own closed forms). float64: the monotone
+/// Newton of shrink_lq; float32: shrink_lq_vec (fixed Halley steps in double, vectorizable). Threshold (2−q)/(2(1−q))·(2τ(1−q))^{1/(2−q)} (prox-reference.md §1(e)).
 /// Subgradient: sign(x)·q·max(|x|, kSubgradEps)^{q−1}, 0 at x = 0.
 struct LqOp {
   double q = 0.5;
+  LqConst c;  ///< float32: constants of shrink_lq_vec
+  LqOp() = default;
+  PB_HD explicit LqOp(double q_) : q(q_), c(q_) {}
   template <class T> PB_INLINE T prox(T z, T tau) const {
-    if (tau == T(0)) return z;
     const T a = std::fabs(z);
     T d;
-    return shrink_lq(a, tau, q, d) ? copysign_(a - d, z) : T(0);
+    if constexpr (sizeof(T) == 4) {  // vectorizable (selects only)
+      const bool nz = shrink_lq_vec(a, tau, c, d);
+      const T x = nz ? copysign_(a - d, z) : T(0);
+      return tau == T(0) ? z : x;
+    } else {
+      if (tau == T(0)) return z;
+      return shrink_lq(a, tau, q, d) ? copysign_(a - d, z) : T(0);
+    }
   }
   template <class T> PB_INLINE T value(T x) const { return std::pow(std::fabs(x), T(q)); }
   template <class T> PB_INLINE T subgrad(T x) const { return pow_subgrad(x, T(q)); }
@@ -339,8 +495,16 @@ struct ScadOp {
     const T soft = max_(az - tau * lp, T(0));
     const T mid = min_(aa * lp, max_(lp, ((aa - T(1)) * az - tau * aa * lp) / (aa - T(1) - tau)));
     const T convex = az > aa * lp ? az : (az > (T(1) + tau) * lp ? mid : soft);
-    const T thr = tau < aa + T(1) ? lp * (aa + T(1) + tau) / T(2) : lp * std::sqrt(tau * (aa + T(1)));
-    const T nonconvex = az > thr ? az : soft;
+    // threshold λp(a+1+τ)/2 (τ < a+1) or λp·sqrt(τ(a+1)); float32 compares squares (no square root:
+    // the decision moves only within an ulp or two of the threshold)
+    T nonconvex;
+    if constexpr (sizeof(T) <= 4) {
+      const bool hi = tau < aa + T(1) ? az > lp * (aa + T(1) + tau) * T(0.5) : az * az > lp * lp * (tau * (aa + T(1)));
+      nonconvex = hi ? az : soft;
+    } else {
+      const T thr = tau < aa + T(1) ? lp * (aa + T(1) + tau) * T(0.5) : lp * std::sqrt(tau * (aa + T(1)));
+      nonconvex = az > thr ? az : soft;
+    }
     const T y = tau < aa - T(1) ? convex : nonconvex;
     const T x = copysign_(y, z);
     return tau == T(0) ? z : (y > T(0) ? x : T(0));
@@ -368,16 +532,26 @@ struct ScadOp {
 /// at x = 0 (the central peak) sign(0) := +1 gives −q·1 = −q, which a descent step moves toward +1.
 /// Shape of the magnitude problem inside the W-shaped map, fixed at compile time so that the fused
 /// loops see a branch-free body: 1 → q = 1 (soft threshold), 2 → q = ½ (shrink_l12), 3 → q = 2/3
-/// (shrink_l23), 0 → any q
-/// (runtime dispatch of shrink_pow; not vectorizable for q ∉ {1, ½}). All give the same values.
+/// (shrink_l23), 0 → any q (float32: shrink_lq_vec, vectorizable; float64: the runtime dispatch of
+/// shrink_pow, scalar Newton). All give the same values (to float rounding).
 template <int Shape>
 struct BinaryQuantOpT {
   double q = 1.0;
+  LqConst c;  ///< Shape 0, float32: constants of shrink_lq_vec
+  BinaryQuantOpT() = default;
+  PB_HD explicit BinaryQuantOpT(double q_) : q(q_), c(q_) {}
   template <class T> PB_INLINE bool shrink(T w, T tau, T& d) const {
     if constexpr (Shape == 1) return shrink_l1(w, tau, d);
     else if constexpr (Shape == 2) return shrink_l12(w, tau, d);
     else if constexpr (Shape == 3) return shrink_l23(w, tau, d);
-    else return shrink_pow(w, tau, q, d);
+    else if constexpr (sizeof(T) == 4) {
+      // the vectorizable general-q shrink (at q = 1, reached only by an op built by hand —
+      // visit_separable sends q ∈ {1, ½, 2/3} to Shapes 1–3 — it is the soft threshold: β = τ/a,
+      // β_thr = 1, u = 1 − β after every step, d = τ to double rounding)
+      return shrink_lq_vec(w, tau, c, d);
+    } else {
+      return shrink_pow(w, tau, q, d);
+    }
   }
   template <class T> PB_INLINE T prox(T z, T tau) const {
     const T az = std::fabs(z), s = z < T(0) ? T(-1) : T(1);

@@ -78,11 +78,11 @@ PROXBENCH_REGISTER(list_topic_registry(),
                    (ListTopicRegistry::Entry{
                        "kernels", "instruction sets of the fused CPU loops", {}, "", [](std::ostream& o) {
                          using namespace core::kernels;
-                         for (CpuIsa isa : {CpuIsa::Base, CpuIsa::Avx2})
+                         for (CpuIsa isa : kAllCpuIsas)
                            o << "  " << cpu_isa_name(isa)
                              << (cpu_isa_available(isa) ? "  available" : "  not available")
                              << (cpu_isa() == isa ? "  [in use]" : "") << "\n";
-                         o << "      PROXBENCH_KERNEL_ISA=base|avx2 chooses; both give the same θ and state bits\n";
+                         o << "      PROXBENCH_KERNEL_ISA=base|avx2|avx512 chooses; all give the same θ and state bits\n";
                          o << "  threads: " << at::get_num_threads()
                            << " (at::get_num_threads; OMP_NUM_THREADS sets it)\n";
                        }}));

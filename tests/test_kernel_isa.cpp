@@ -1,10 +1,10 @@
-// The fused CPU loops are compiled twice (core/kernels_cpu.h): for the baseline instruction set and
-// with AVX2. Both must give the same bits for θ, every state buffer, the counts, max/min of C + δ
+// The fused CPU loops are compiled per instruction set (core/kernels_cpu.h): baseline, AVX2 and
+// AVX-512. Every one available on this host must give the baseline's bits for θ, every state buffer, the counts, max/min of C + δ
 // and SR2's ρ; the two sums of squares of the diagonal loops (‖θ_{t+1} − θ_t‖², ‖g‖²) are summed in
 // the lane order of each vector width, so they must agree to the rounding bound of a sum of kTile
 // = 1024 non-negative terms in T, 1024·ε_T relative. For every optimizer × regularizer of the
 // registries, float32 and float64, over sizes that exercise the tails and several tiles and chunks.
-// Skipped where AVX2 is unavailable.
+// An instruction set this host lacks is skipped with a message (GTEST_SKIP).
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -82,16 +82,21 @@ TEST(KernelIsa, SetAndQuery) {
   kn::set_cpu_isa(kn::CpuIsa::Base);
   EXPECT_EQ(kn::cpu_isa(), kn::CpuIsa::Base);
   EXPECT_STREQ(kn::cpu_isa_name(kn::CpuIsa::Avx2), "avx2");
-  if (!kn::cpu_isa_available(kn::CpuIsa::Avx2)) {
-    EXPECT_THROW(kn::set_cpu_isa(kn::CpuIsa::Avx2), Error);
-  } else {
-    kn::set_cpu_isa(kn::CpuIsa::Avx2);
-    EXPECT_EQ(kn::cpu_isa(), kn::CpuIsa::Avx2);
+  EXPECT_STREQ(kn::cpu_isa_name(kn::CpuIsa::Avx512), "avx512");
+  for (kn::CpuIsa isa : {kn::CpuIsa::Avx2, kn::CpuIsa::Avx512}) {
+    if (!kn::cpu_isa_available(isa)) {
+      EXPECT_THROW(kn::set_cpu_isa(isa), Error);
+    } else {
+      kn::set_cpu_isa(isa);
+      EXPECT_EQ(kn::cpu_isa(), isa);
+    }
   }
 }
 
-TEST(KernelIsa, Avx2AndBaseGiveTheSameBits) {
-  if (!kn::cpu_isa_available(kn::CpuIsa::Avx2)) GTEST_SKIP() << "AVX2 kernels not built in or CPU without AVX2";
+namespace {
+
+/// Runs every optimizer × regularizer × dtype × size with the baseline loops and with `isa`.
+void expect_same_as_base(kn::CpuIsa isa) {
   IsaGuard guard;
   int compared = 0;
   for (const auto& opt : core::optimizer_registry().names()) {
@@ -101,14 +106,15 @@ TEST(KernelIsa, Avx2AndBaseGiveTheSameBits) {
       if (r->spec().kind == core::RegKind::L0 && opt.rfind("subgradient", 0) == 0) continue;  // refused by design
       for (auto dt : {torch::kFloat, torch::kDouble}) {
         for (int64_t n : {int64_t(13), int64_t(70001)}) {  // tails only; several tiles and two chunks
-          SCOPED_TRACE(opt + " / " + reg + " / " + c10::toString(dt) + " / n=" + std::to_string(n));
+          SCOPED_TRACE(std::string(kn::cpu_isa_name(isa)) + ": " + opt + " / " + reg + " / " + c10::toString(dt) +
+                       " / n=" + std::to_string(n));
           IsaRun a, b;
           try {
             a = run(kn::CpuIsa::Base, opt, reg, dt, n);
           } catch (const std::exception&) {
             continue;  // a combination the optimizer refuses (checked elsewhere)
           }
-          b = run(kn::CpuIsa::Avx2, opt, reg, dt, n);
+          b = run(isa, opt, reg, dt, n);
           ASSERT_EQ(a.tensors.size(), b.tensors.size());
           for (size_t k = 0; k < a.tensors.size(); ++k)
             EXPECT_TRUE(torch::equal(a.tensors[k], b.tensors[k])) << "tensor " << k << " differs";
@@ -131,6 +137,19 @@ TEST(KernelIsa, Avx2AndBaseGiveTheSameBits) {
   EXPECT_GT(compared, 100);
 }
 
+}  // namespace
+
+TEST(KernelIsa, Avx2AndBaseGiveTheSameBits) {
+  if (!kn::cpu_isa_available(kn::CpuIsa::Avx2)) GTEST_SKIP() << "AVX2 kernels not built in or CPU without AVX2";
+  expect_same_as_base(kn::CpuIsa::Avx2);
+}
+
+TEST(KernelIsa, Avx512AndBaseGiveTheSameBits) {
+  if (!kn::cpu_isa_available(kn::CpuIsa::Avx512))
+    GTEST_SKIP() << "AVX-512 kernels not built in or this CPU lacks AVX-512 F/BW/DQ/VL: not checked on this host";
+  expect_same_as_base(kn::CpuIsa::Avx512);
+}
+
 TEST(KernelIsa, EnvironmentVariableIsValidated) {
   // cpu_isa() reads PROXBENCH_KERNEL_ISA once, at its first use: checked in child processes.
   std::string out;
@@ -142,4 +161,31 @@ TEST(KernelIsa, EnvironmentVariableChoosesBase) {
   std::string out;
   EXPECT_EQ(test_util::run_cli("list kernels", &out, "PROXBENCH_KERNEL_ISA=base"), 0);
   EXPECT_NE(out.find("base  available  [in use]"), std::string::npos) << out;
+}
+
+TEST(KernelIsa, EnvironmentVariableRefusesAnUnavailableIsa) {
+  for (kn::CpuIsa isa : {kn::CpuIsa::Avx2, kn::CpuIsa::Avx512}) {
+    const std::string name = kn::cpu_isa_name(isa);
+    std::string out;
+    const int rc = test_util::run_cli("list kernels", &out, "PROXBENCH_KERNEL_ISA=" + name);
+    if (kn::cpu_isa_available(isa)) {
+      EXPECT_EQ(rc, 0) << out;
+      EXPECT_NE(out.find(name + "  available  [in use]"), std::string::npos) << out;
+    } else {
+      EXPECT_NE(rc, 0) << out;
+      EXPECT_NE(out.find("PROXBENCH_KERNEL_ISA=" + name + ": the " + name + " kernels are not built in"),
+                std::string::npos)
+          << out;
+    }
+  }
+}
+
+TEST(KernelIsa, ListKernelsNamesEveryIsa) {
+  std::string out;
+  ASSERT_EQ(test_util::run_cli("list kernels", &out), 0) << out;
+  for (kn::CpuIsa isa : kn::kAllCpuIsas)
+    EXPECT_NE(out.find(std::string("  ") + kn::cpu_isa_name(isa) +
+                       (kn::cpu_isa_available(isa) ? "  available" : "  not available")),
+              std::string::npos)
+        << out;
 }

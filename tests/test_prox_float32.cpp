@@ -105,3 +105,52 @@ INSTANTIATE_TEST_SUITE_P(AllSeparable, ProxFloat32, ::testing::ValuesIn(separabl
 
 }  // namespace
 }  // namespace proxbench::test
+
+namespace proxbench::test {
+namespace {
+
+// The vectorizable exp2 / log2 behind the float32 general-q maps (core/prox_scalar.h) against libm,
+// over their whole documented ranges: double 2^y to 5e-13 relative on y ∈ [−1000, 1000], log2 to
+// 5e-12 absolute over normal doubles from 1e-300 to 1e300; float versions to 3e-7 / 1e-7.
+TEST(VecMath, Exp2Log2AgainstLibm) {
+  double e_exp = 0, e_log = 0, e_expf = 0, e_logf = 0;
+  for (int i = 0; i <= 200000; ++i) {
+    const double y = -1000.0 + 2000.0 * i / 200000.0;
+    e_exp = std::max(e_exp, std::fabs(core::scalar::exp2_vec(y) / std::exp2(y) - 1));
+    const double x = std::pow(10.0, -300.0 + 600.0 * i / 200000.0);
+    e_log = std::max(e_log, std::fabs(core::scalar::log2_vec(x) - std::log2(x)));
+    const float yf = float(-126.0 + 252.0 * i / 200000.0);
+    e_expf = std::max(e_expf, std::fabs(double(core::scalar::exp2f_vec(yf)) / std::exp2(double(yf)) - 1));
+    const float xf = float(std::pow(10.0, -37.0 + 75.0 * i / 200000.0));
+    e_logf = std::max(e_logf, std::fabs(double(core::scalar::log2f_vec(xf)) - std::log2(double(xf))));
+  }
+  EXPECT_LE(e_exp, 5e-13);
+  EXPECT_LE(e_log, 5e-12);
+  EXPECT_LE(e_expf, 3e-7);
+  EXPECT_LE(e_logf, 1e-7);
+  EXPECT_EQ(core::scalar::exp2_vec(3.0), 8.0);
+  EXPECT_EQ(core::scalar::log2_vec(0.0), -1023.0);  // documented: callers mask it
+}
+
+// The float32 general-q shrink at q = 1 (LqConst(1): β_thr = 1) is the soft threshold, and near
+// q → 1 (q = 0.995, u_thr = 0.01) it still matches the float64 Newton map away from the threshold.
+TEST(VecMath, GeneralQShrinkLimits) {
+  const core::scalar::LqConst one(1.0);
+  for (float a : {0.5f, 1.0f, 3.0f, 1e6f})
+    for (float t : {0.1f, 0.49f, 2.0f, 7.0f}) {
+      float d = -1;
+      const bool nz = core::scalar::shrink_lq_vec(a, t, one, d);
+      EXPECT_EQ(nz, a > t) << a << " " << t;
+      if (nz) EXPECT_NEAR(d, t, 1e-6 * a) << a << " " << t;
+    }
+  const core::scalar::LqOp op(0.995);
+  for (double z : {0.02, 0.05, 0.3, 1.0, 4.0, 100.0}) {
+    const double tau = 0.01;
+    const double x64 = op.prox(z, tau);
+    const float x32 = op.prox(float(z), float(tau));
+    EXPECT_NEAR(double(x32), x64, 5e-7 * z) << z;
+  }
+}
+
+}  // namespace
+}  // namespace proxbench::test
