@@ -44,6 +44,7 @@ CpuJob make_job(const DiagStep& s, const DiagBuffers& b, void* aux, void* tau) {
   j.precond = s.precond;
   j.c = s.c;
   if (s.reg && s.mode != Mode::ZTau) j.spec = s.reg->spec();
+  if (j.spec.kind == RegKind::L12) j.spec.l12_shift = s.l12_shift;
   j.probes = s.probes;
   j.count_sparsity = s.count_sparsity;
   j.dbl = b.theta.scalar_type() == torch::kDouble;

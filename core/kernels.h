@@ -70,6 +70,7 @@ struct DiagStep {
   bool probes = true;
   bool count_sparsity = true;  ///< nnz / n_small counted (regularized groups)
   bool write_aux = false;      ///< Prox-SGD: store x̂ in buffers.aux
+  double l12_shift = 0.0;      ///< l1/2: the ProxGen authors' biased map (RegSpec::l12_shift); 0 = exact
 };
 
 /// True when the one-pass fused path applies: no regularizer or a separable built-in one (not group

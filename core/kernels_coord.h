@@ -42,6 +42,10 @@ struct DiagCoeffs {
   double sub_lambda = 0;  ///< Subgrad mode: g ← g + sub_lambda · r'(θ)
   double clip = INFINITY;  ///< Prox mode: x ← min(max(x, −clip), clip) after the prox; +∞ = off
                            ///< (ProxQuant's official code clips to [−1, 1])
+  /// The x output (Prox-SGD's x̂ buffer) receives the binarization of θ_{t+1} instead: +1 where
+  /// θ_{t+1} ≥ 0, −1 where θ_{t+1} < 0 (NaN passes). BinaryConnect: θ = the latent weights, the
+  /// x output = the parameter the forward pass uses (sign of the latent weights), in the same pass.
+  bool aux_sign = false;
 };
 
 /// Probe sums of a fused pass (one per chunk, merged on the host): ‖θ_{t+1} − θ_t‖², ‖g_t‖², max and
@@ -129,8 +133,14 @@ PB_INLINE T diag_update(const Op& op, const DiagCoeffs& c, T theta, T g, T& m, T
     return theta;
   } else {
     x = apply_clip(c, op.prox(z, tau));
-    if constexpr (!Avg) return x;
-    else return c.eps == 1.0 ? x : th + T(c.eps) * (x - th);
+    if constexpr (!Avg) {
+      return x;
+    } else {
+      const T nw = c.eps == 1.0 ? x : th + T(c.eps) * (x - th);
+      const T sg = nw < T(0) ? T(-1) : (nw >= T(0) ? T(1) : nw);
+      x = c.aux_sign ? sg : x;  // select on a loop-invariant flag
+      return nw;
+    }
   }
 }
 

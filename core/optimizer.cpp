@@ -202,7 +202,21 @@ void ProxOptimizer::load(torch::serialize::InputArchive& a) {
   load_extra(a);
 }
 
-void require_option(bool ok, const std::string& owner, const std::string& key, double value, const std::string& what) {
+ScopedBinarized::ScopedBinarized(const ProxOptimizer& opt) {
+  torch::NoGradGuard ng;
+  for (auto& pb : opt.binarized_params()) {
+    saved_.emplace_back(pb.first, pb.first.detach().clone());
+    pb.first.detach().copy_(pb.second);
+  }
+}
+
+ScopedBinarized::~ScopedBinarized() {
+  torch::NoGradGuard ng;
+  for (auto& ps : saved_) ps.first.detach().copy_(ps.second);
+}
+
+void require_option(bool ok, const std::string& owner, const std::string& key, double value,
+                    const std::string& what) {
   if (!ok) throw Error(owner + ": option '" + key + "' = " + format_double(value) + " must be " + what);
 }
 

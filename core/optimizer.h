@@ -11,6 +11,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/torch.h>
@@ -47,6 +48,9 @@ struct StepStats {
   /// (eq. (6)) is a convex combination with no exact zeros. −1 for the other optimizers.
   int64_t nnz_aux = -1;
   double lr = kNaN;             ///< α_t actually used (first group; SR2: 1/σ_t)
+  /// The optimizer asks its caller to end training after this step (SR2 form: authors — a negative
+  /// model decrease below −1e-4, or 31 near-zero ones in a row, stops the authors' training loop).
+  bool stop = false;
 };
 
 /// Running totals over all steps (Ceres-style counters).
@@ -112,6 +116,18 @@ class ProxOptimizer : public torch::optim::Optimizer {
   /// F's regularization part Σ_g λ_g R_g(θ_g) at the current parameters.
   double regularization_value() const;
 
+  /// Called by the training loop before the first step of every epoch (0-based), after a resume
+  /// too. Default: nothing. ProxQuant (form: authors) ramps its λ with the epoch, restarts Adam's
+  /// moments and binarizes-and-freezes at its `binarize_epoch` here.
+  virtual void on_epoch_begin(int64_t /*epoch*/) {}
+
+  /// The binarized model of a quantizing optimizer: for each quantized parameter p, the pair
+  /// (p, b) where b is the tensor (a copy, p's shape) the binarized network uses in p's place —
+  /// ProxQuant: sign(p); BinaryConnect: p itself already holds the sign of its latent weights, so
+  /// b = p. Empty for non-quantizing optimizers. Evaluate the binarized model beside the
+  /// full-precision one with ScopedBinarized below.
+  virtual std::vector<std::pair<torch::Tensor, torch::Tensor>> binarized_params() const { return {}; }
+
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
 
@@ -135,6 +151,22 @@ class ProxOptimizer : public torch::optim::Optimizer {
   OptimizerCounters counters_;
   bool probes_ = true;
   int64_t step_count_ = 0;  ///< steps taken by this optimizer (1-based after the first step)
+};
+
+/// While alive, the quantized parameters of `opt` hold their binarized values
+/// (ProxOptimizer::binarized_params); the destructor restores the full-precision values bit for bit.
+/// active() is false (and nothing changes) for a non-quantizing optimizer.
+///   { core::ScopedBinarized bin(*opt); if (bin.active()) metrics = evaluate(); }
+class ScopedBinarized {
+ public:
+  explicit ScopedBinarized(const ProxOptimizer& opt);
+  ~ScopedBinarized();
+  ScopedBinarized(const ScopedBinarized&) = delete;
+  ScopedBinarized& operator=(const ScopedBinarized&) = delete;
+  bool active() const { return !saved_.empty(); }
+
+ private:
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> saved_;  ///< (param, its full-precision copy)
 };
 
 /// Throws proxbench::Error("<owner>: option '<key>' = <v> must be <what>") unless ok.

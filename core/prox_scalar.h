@@ -35,6 +35,11 @@ struct RegSpec {
   double lam_p = 1.0;   ///< MCP / SCAD inner λ (the penalty's own scale, λp in prox-reference.md)
   double gamma = 3.0;   ///< MCP concavity γ > 0
   double a = 3.7;       ///< SCAD a > 2 (Fan & Li's default 3.7)
+  /// l1/2 only, 0 = the exact map. > 0: the ProxGen authors' code (AdamL12): the trigonometric
+  /// half-thresholding with |z| + l12_shift inside the arccos for every kept weight (their 1e-4,
+  /// a bias; reference-implementations.md). Set by an optimizer (proxgen form: authors), never by
+  /// the regularizer's own options.
+  double l12_shift = 0.0;
 };
 
 namespace scalar {
@@ -407,6 +412,23 @@ struct L12Op {
   template <class T> PB_INLINE T subgrad(T x) const { return pow_subgrad(x, T(0.5)); }
 };
 
+/// The ProxGen authors' l1/2 map (AdamL12 of their code): x = 0 for |z| ≤ 1.5 τ^{2/3}, else
+/// x = (2/3) z (1 + cos(2π/3 − (2/3) φ)), φ = arccos((τ/4) ((|z| + c)/3)^{−3/2}), c = shift (1e-4
+/// in their code; c = 0 is Xu et al.'s exact half thresholding). Value and subgradient are l1/2's.
+struct L12ShiftOp {
+  double shift = 1e-4;
+  template <class T> PB_INLINE T prox(T z, T tau) const {
+    const T a = std::fabs(z);
+    const T thr = T(1.5) * std::cbrt(tau * tau);
+    const T arg = (tau / T(4)) * std::pow((a + T(shift)) / T(3), T(-1.5));
+    const T phi = std::acos(arg < T(1) ? arg : T(1));
+    const T x = T(2) / T(3) * z * (T(1) + std::cos(T(2.0943951023931954923) - T(2) / T(3) * phi));
+    return tau == T(0) ? z : (a > thr ? x : T(0));
+  }
+  template <class T> PB_INLINE T value(T x) const { return std::sqrt(std::fabs(x)); }
+  template <class T> PB_INLINE T subgrad(T x) const { return pow_subgrad(x, T(0.5)); }
+};
+
 /// r(x) = |x|^{2/3} (evaluated as cbrt(|x|)², never pow of a signed x): Cardano form
 /// (prox-reference.md §1(d)); jump from 0 to ±(2τ/3)^{3/4} at |z| = 2(2τ/3)^{3/4}.
 /// Subgradient: sign(x)·(2/3)·max(|x|, kSubgradEps)^{−1/3}, 0 at x = 0.
@@ -596,7 +618,9 @@ PB_INLINE decltype(auto) visit_separable(const RegSpec& s, F&& f) {
   switch (s.kind) {
     case RegKind::L0: return f(scalar::L0Op{});
     case RegKind::L1: return f(scalar::L1Op{});
-    case RegKind::L12: return f(scalar::L12Op{});
+    case RegKind::L12:
+      if (s.l12_shift != 0.0) return f(scalar::L12ShiftOp{s.l12_shift});
+      return f(scalar::L12Op{});
     case RegKind::L23: return f(scalar::L23Op{});
     case RegKind::Lq: return f(scalar::LqOp{s.q});
     case RegKind::Mcp: return f(scalar::McpOp{s.lam_p, s.gamma});

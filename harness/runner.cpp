@@ -286,6 +286,7 @@ json run_one(const RunSpec& run, const std::string& dir, const std::function<voi
     auto closure = [&] { return problem->closure_loss(true); };
     while (!stop && (total_steps < 0 || s.step < total_steps)) {
       problem->begin_epoch(s.epoch, seed);
+      opt->on_epoch_begin(s.epoch);
       for (size_t g = 0; g < opt->param_groups().size(); ++g)
         if (std::isfinite(base_lr[g])) {
           double lr = base_lr[g] * schedule_factor(spec["schedule"], s.epoch);
@@ -313,6 +314,11 @@ json run_one(const RunSpec& run, const std::string& dir, const std::function<voi
             stop = true;
             break;
           }
+        }
+        if (last_stats.stop) {  // the optimizer ends training (SR2 form: authors)
+          message = "stopped by the optimizer at step " + std::to_string(s.step);
+          stop = true;
+          break;
         }
         if (s.t_opt + s.t_eval >= max_seconds) {
           status = total_steps < 0 ? "completed" : "budget";

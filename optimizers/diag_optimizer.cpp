@@ -23,6 +23,10 @@ void check_in(const std::string& owner, const std::string& key, double v, double
   throw Error(os.str());
 }
 
+bool DiagOptimizer::prox_tensor(size_t group, const torch::Tensor& p) const {
+  return group_options(group).regularized() && p.dim() >= prox_min_dim_;
+}
+
 torch::Tensor DiagOptimizer::step(LossClosure closure) {
   core::StepStats s;
   torch::Tensor loss = begin_step(closure, s);
@@ -39,14 +43,16 @@ torch::Tensor DiagOptimizer::step(LossClosure closure) {
   bool first_lr = true, any_aux = false;
   for (size_t gi = 0; gi < param_groups().size(); ++gi) {
     const auto& go = group_options(gi);
+    if (frozen(gi)) continue;
     for (auto& p : param_groups()[gi].params()) {
       if (!p.grad().defined()) continue;
       auto& st = param_state(p);
       st.step += 1;
       DiagStep d;
-      d.reg = go.regularized() ? go.regularizer.get() : nullptr;
+      const bool prox = prox_tensor(gi, p);
+      d.reg = prox ? go.regularizer.get() : nullptr;
       d.probes = probes_;
-      d.count_sparsity = go.regularized();
+      d.count_sparsity = prox;
       const double alpha = plan(gi, st.step, d);
       if (first_lr) {
         s.lr = alpha;
@@ -64,6 +70,7 @@ torch::Tensor DiagOptimizer::step(LossClosure closure) {
         if (!d.write_aux) b.aux = buffer(st, "z", p);
         b.tau = buffer(st, "tau", p);
       }
+      bind(gi, p, st, b);
       accs.emplace_back();
       alphas.push_back(alpha);
       s.prox_evals += core::kernels::diag_step(d, b, partials_, accs.back());

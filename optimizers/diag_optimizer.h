@@ -35,7 +35,19 @@ class DiagOptimizer : public core::ProxOptimizer {
   /// of λ_min = α_t / max_i(C_i + δ) (the step's scalar in front of (C_t + δI)^{-1}).
   virtual double plan(size_t group, int64_t t, core::kernels::DiagStep& s) const = 0;
 
+  /// Whether tensor p of group `group` gets the prox (and is counted by the sparsity probes).
+  /// Default: the group is regularized (ProxGroupOptions::regularized) and p.dim() ≥ prox_min_dim_
+  /// (the ProxGen authors' code proxes only tensors of 2+ dimensions: prox_min_dim_ = 2).
+  virtual bool prox_tensor(size_t group, const torch::Tensor& p) const;
+  /// Parameters of a frozen group are skipped by step() (ProxQuant after its binarize epoch).
+  virtual bool frozen(size_t /*group*/) const { return false; }
+  /// Last chance to change the buffers of tensor p before its fused pass (BinaryConnect: θ := the
+  /// latent weights, aux := p). Default: nothing.
+  virtual void bind(size_t /*group*/, torch::Tensor& /*p*/, core::ProxParamState& /*st*/,
+                    core::kernels::DiagBuffers& /*b*/) {}
+
   core::kernels::ProbePartials partials_;
+  int64_t prox_min_dim_ = 0;
 };
 
 }  // namespace proxbench::optimizers

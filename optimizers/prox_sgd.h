@@ -14,23 +14,44 @@
 // (ProxSGD::x_hat(p)) and its non-zero count is StepStats::nnz_aux; StepStats::nnz counts θ_{t+1}.
 // StepStats::lambda_min = ε_t / max_i D_i (the scalar in front of D_t^{-1} in θ_{t+1} − θ_t when R = 0).
 //
-// The group lr is ε0 (so LibTorch LR schedulers scale ε0). The authors' code computes the second
-// moment's bias correction with exponent t + 1 (an off-by-one); option
-// `official_bias_correction_off_by_one` reproduces it.
+// The group lr is ε0 (so LibTorch LR schedulers scale ε0).
+//
+// preconditioner (option): `ema` (default, D_t above) or `identity` (D_t := I, no r state). With
+// rho0 = 1, rho_decay = 0 (v_t = g_t, no momentum) and epsilon_decay = 0 (ε_t = lr) this is SR2 §5's
+// Prox-SGD baseline "with momentum, preconditioner and learning-rate steps disabled":
+// x̂ = prox_{λR}(θ − g), θ ← θ + lr (x̂ − θ).
+//
+// form (option `form`):
+//   paper         (default) the equations above.
+//   authors       the Prox-SGD authors' code (reference-implementations.md): identical but for the
+//                 second moment's bias correction, computed with exponent t + 1 (an off-by-one;
+//                 `official_bias_correction_off_by_one` = true); all parameters, no weight decay.
+//   proxgen_code  the ProxGen authors' `ProxSGDL1`, the Prox-SGD curve of ProxGen's Figure 2:
+//                 decoupled weight decay θ ← θ(1 − lr·wd), wd = 0.01, on every parameter first;
+//                 m = β1 m + (1−β1) g (β1 = 0.9 weighs the OLD momentum), r = β r + (1−β) g²,
+//                 D = sqrt(r/(1−β^t)) + δ; x̂ = soft(θ − m/D, λ/D) on tensors of 2+ dimensions
+//                 (x̂ = θ − m/D on 1-D tensors), no lr inside; θ ← θ + lr/(1−β1^t) (x̂ − θ), lr
+//                 the group's learning rate (default 1e-3), i.e. the runner's step schedule, and
+//                 no ε_t/ρ_t schedules. Options: lr, beta1, beta, delta, weight_decay.
+// Explicit options override the form's values (e.g. form: authors with bias_correction: false).
 #pragma once
 #include "optimizers/diag_optimizer.h"
 
 namespace proxbench::optimizers {
 
 struct ProxSgdOptions {
-  double lr = 0.06;              ///< ε0 (authors' code default 0.06)
-  double epsilon_decay = 0.5;    ///< ε_decay (authors' code 0.5)
-  double rho0 = 0.9;             ///< ρ0 (authors' code 0.9)
-  double rho_decay = 0.5;        ///< ρ_decay (authors' code 0.5)
-  double beta = 0.999;           ///< β of r (authors' code 0.999)
-  double delta = 1e-8;           ///< δ (authors' code 1e-8)
-  bool bias_correction = true;   ///< r / (1 − β^t)
+  std::string form = "paper";                        ///< paper | authors | proxgen_code
+  std::string preconditioner = "ema";                ///< ema | identity
+  double lr = 0.06;                                  ///< ε0 (authors' code default 0.06); proxgen_code: lr (1e-3)
+  double epsilon_decay = 0.5;                        ///< ε_decay (authors' code 0.5)
+  double rho0 = 0.9;                                 ///< ρ0 (authors' code 0.9)
+  double rho_decay = 0.5;                            ///< ρ_decay (authors' code 0.5)
+  double beta = 0.999;                               ///< β of r (authors' code 0.999)
+  double delta = 1e-8;                               ///< δ (authors' code 1e-8)
+  bool bias_correction = true;                       ///< r / (1 − β^t)
   bool official_bias_correction_off_by_one = false;  ///< r / (1 − β^{t+1}) as the authors' code
+  double beta1 = 0.9;                                ///< proxgen_code: m ← β1 m + (1−β1) g
+  double weight_decay = 0.0;                         ///< proxgen_code: decoupled θ ← θ(1 − lr·wd) (0.01)
 
   static ProxSgdOptions from_map(const core::OptionMap& o, const std::string& owner = "optimizer 'prox_sgd'");
   void validate(const std::string& owner = "optimizer 'prox_sgd'") const;

@@ -13,21 +13,28 @@
 // Group l2,1 solves the per-group problem min Σ_i (x_i − z_i)²/(2τ_i) + ‖x‖₂ exactly.
 //
 // Preconditioners (option `preconditioner`):
-//   adam     v_t = β2 v + (1−β2) g², C_t = sqrt(v_t / (1−β2^t)) with bias_correction (else sqrt(v_t)),
-//            α_t = lr / (1 − β1^t) with bias_correction (else lr) — Adam's step-size form, as
-//            torch::optim::Adam and the authors' code use it. bias_correction=false is the form
-//            written in the paper's §4 (C_t = sqrt(β C² + (1−β) g²), ρ = 0.9, β = 0.999).
+//   adam     v_t = β2 v + (1−β2) g², C_t = sqrt(v_t) and α_t = lr (the paper's §4 form, the default:
+//            C_t = sqrt(β C² + (1−β) g²), ρ = 0.9, β = 0.999, no bias correction); with
+//            bias_correction: C_t = sqrt(v_t / (1−β2^t)), α_t = lr / (1 − β1^t) (Adam's step-size
+//            form, as torch::optim::Adam and the authors' code use it).
 //   rmsprop  v_t = β2 v + (1−β2) g², C_t = sqrt(v_t), α_t = lr.
 //   adagrad  v_t = v + g², C_t = sqrt(v_t), α_t = lr.
-//   identity C_t + δI := I (proximal SGD with momentum), α_t = lr.
+//   identity C_t + δI := I (proximal SGD with momentum), α_t = lr. With beta1 = 0 (m = g) this is
+//            the plain proximal SGD θ ← prox_{lr λ R}(θ − lr g) that SR2 §5 runs as its ProxGen
+//            baseline ("momentum, preconditioner and learning-rate steps disabled").
 // StepStats::lambda_min = α_t / max_i (C_t,i + δ) = λ_min(α_t (C_t + δI)^{-1}) (condition (C-4));
 // for identity it is α_t.
 //
-// Authors'-code options (off by default; reference-implementations.md):
-//   official_threshold_without_bias_correction1: the prox threshold uses τ = lr·λ/D (no 1/(1−β1^t))
-//     while the gradient step keeps α_t = lr/(1−β1^t), as the official ProxGen opt.py does.
-//   decoupled_weight_decay = wd > 0: θ ← θ (1 − lr·wd) before the step, on every parameter (the
-//     official code uses wd = 0.01 on all parameters, BatchNorm and biases included).
+// form (option `form`): `paper` (default) = the equations above with the options' defaults.
+// `authors` = the official ProxGen code as a whole (AdamL0 / AdamL1 / AdamL12 / AdamL23,
+// reference-implementations.md): bias_correction = true; the prox threshold τ = lr·λ/D without the
+// 1/(1−β1^t) of the gradient step (official_threshold_without_bias_correction1 = true); decoupled
+// weight decay θ ← θ(1 − lr·wd) with wd = 0.01 on every parameter before the step; only tensors of
+// 2+ dimensions get the prox (biases, BatchNorm and any 1-D tensor of a regularized group take the
+// plain Adam step); l1/2 by their trigonometric map with |z| + 1e-4 inside the arccos (a bias: up to
+// 28% error at τ = 1e-6; scalar::L12ShiftOp); l0 keeps |z| > sqrt(2τ), l1 soft-thresholds, l2/3 is
+// Cao's closed form (exact in float64; our map is used, which does not overflow in float32). Any
+// option given explicitly overrides the form's value for it.
 #pragma once
 #include <string>
 
@@ -36,16 +43,20 @@
 namespace proxbench::optimizers {
 
 struct ProxGenOptions {
+  std::string form = "paper";           ///< paper | authors (see above)
   std::string preconditioner = "adam";  ///< adam | rmsprop | adagrad | identity
   double lr = 1e-3;                     ///< α (paper §4: 1e-3 for Adam)
   double beta1 = 0.9;                   ///< ρ of Algorithm 1 line 6 (paper §4: 0.9)
   double beta2 = 0.999;                 ///< β of the second moment (paper §4: 0.999)
   double delta = 1e-8;                  ///< δ > 0 of Algorithm 1 (0 < δ ≪ 1)
-  bool bias_correction = true;          ///< Adam's 1/(1−β^t) corrections (adam only)
-  bool official_threshold_without_bias_correction1 = false;
-  double decoupled_weight_decay = 0.0;
+  bool bias_correction = false;         ///< Adam's 1/(1−β^t) corrections (adam only); authors: true
+  bool official_threshold_without_bias_correction1 = false;  ///< authors: true
+  double decoupled_weight_decay = 0.0;                       ///< authors: 0.01
+  int64_t prox_min_dim = 0;                                  ///< tensors with fewer dimensions get no prox; authors: 2
+  double l12_shift = 0.0;                                    ///< l1/2 map bias (RegSpec::l12_shift); authors: 1e-4
 
-  /// Reads and validates (messages name the option, value and range).
+  /// Reads and validates (messages name the option, value and range). `form` is read first and
+  /// sets the defaults of the others.
   static ProxGenOptions from_map(const core::OptionMap& o, const std::string& owner = "optimizer 'proxgen'");
   void validate(const std::string& owner = "optimizer 'proxgen'") const;
 };

@@ -27,6 +27,30 @@
 // StepStats: sigma = σ_t (used for this step), rho = ρ_t, accepted, lambda_min = lr = 1/σ_t (the step
 // of the prox-gradient map), dtheta_sq = ‖s_t‖² if accepted else 0, precond_max/min = σ_t.
 // The group lr of LibTorch is unused (SR2 has no learning rate; σ_t is adapted).
+//
+// form (option `form`): `paper` (default) = the above. `authors` = the SR2 authors' code
+// (reference-implementations.md), each piece also an option:
+//   momentum = 0.9         d_t = β d_{t−1} + (1−β) g_t replaces g_t in the step and in the model:
+//                          s = prox_{λR/σ}(θ − d/σ) − θ, Δψ = λR(θ) − d_tᵀs − λR(θ + s); the
+//                          momentum is not rolled back on a rejection. 0 = off (paper).
+//   weight_decay = 0.02    θ ← θ(1 − 0.001·wd) before the step (λR(θ) of the model is taken before
+//                          it; a rejected step restores the unshrunk θ). 0 = off (paper).
+//   model = authors        Δψ ∈ [−1e-4, 0]: the step is kept with ρ = 0 and σ unchanged (30 in a
+//                          row ask to stop: StepStats::stop); Δψ < −1e-4: the step is kept,
+//                          ρ = NaN, StepStats::stop = true (their loop ends). A zero step is no
+//                          special case. σ has no lower bound (sigma_min unused).
+//                          model = paper: the rules above.
+//   eta2 = 0.999, gamma1 = 5.57, gamma3 = 0.79 (their constants; Table 1 gives 0.99, 5.56, 0.8).
+//   sigma0_from_hessian    σ0 = the largest Hessian eigenvalue (in magnitude) at θ_0 on the first
+//                          minibatch, by `hessian_iters` (20) power iterations. The optimizer sees
+//                          only the closure, so each Hessian-vector product is a finite difference
+//                          of closure gradients, Hv ≈ (∇f(θ + h v) − ∇f(θ))/h, h = 1e-3·max(1, ‖θ‖)
+//                          (exact for a quadratic f; the authors use autograd's double backward,
+//                          estimate_sigma0 below). Costs hessian_iters + 1 extra closure calls in
+//                          step 1 (StepStats::loss_evals counts them). authors: true.
+// Not reproduced: the authors' "andrei" diagonal quasi-Newton preconditioner (their default,
+// D = mask(B) + σ with B updated by a secant rule on accepted steps): the step stays the
+// scalar 1/σ.
 #pragma once
 #include <functional>
 
@@ -36,6 +60,12 @@
 namespace proxbench::optimizers {
 
 struct Sr2Options {
+  std::string form = "paper";        ///< paper | authors
+  double momentum = 0.0;             ///< authors: 0.9
+  double weight_decay = 0.0;         ///< authors: 0.02 (θ ← θ(1 − 0.001 wd))
+  std::string model = "paper";       ///< paper | authors (the Δψ ≤ 0 rules)
+  bool sigma0_from_hessian = false;  ///< authors: true
+  int64_t hessian_iters = 20;
   double sigma0 = 1.0;      ///< σ_0 ≥ σ_min (authors: top Hessian eigenvalue at init; estimate_sigma0)
   double sigma_min = 1e-6;  ///< σ_min > 0 (Algorithm 1 input; Table 1 gives none)
   double eta1 = 7.5e-4;     ///< η1 (Table 1)
@@ -62,6 +92,11 @@ class Sr2 : public core::ProxOptimizer {
   /// steps of power iteration on Hessian-vector products (torch::autograd::grad with
   /// create_graph = true; the authors' σ0). loss_fn returns the mean loss with its graph (it must
   /// not call backward()). Deterministic: the start vector comes from a generator seeded by `seed`.
+  /// The same estimate through a closure (finite-difference Hessian-vector products; see above).
+  /// Leaves θ as it was and the gradients of the last closure call at θ in .grad.
+  static double estimate_sigma0_fd(const std::vector<torch::Tensor>& params, const LossClosure& closure, int iters,
+                                   uint64_t seed = 0);
+
   static double estimate_sigma0(const std::vector<torch::Tensor>& params, const std::function<torch::Tensor()>& loss_fn,
                                 int iters = 20, uint64_t seed = 0);
 
@@ -72,6 +107,7 @@ class Sr2 : public core::ProxOptimizer {
  private:
   Sr2Options opt_;
   double sigma_;
+  int64_t stop_counter_ = 0;
   core::kernels::ProbePartials partials_;
 };
 

@@ -10,6 +10,10 @@ SubgradientOptions SubgradientOptions::from_map(const core::OptionMap& in, bool 
   core::OptionMap o = in;
   o.set_owner(owner);
   SubgradientOptions r;
+  const std::string form = o.get_string("form", "paper");
+  if (form != "paper" && form != "authors")
+    throw Error(owner + ": option 'form' = '" + form + "' must be one of paper, authors");
+  if (adam && form == "authors") r.decoupled_weight_decay = 0.01;  // ProxGen's baselines: AdamW, wd 0.01
   if (!adam) {
     r.lr = 1e-2;
     r.beta1 = 0.0;
@@ -73,6 +77,7 @@ double Subgradient::plan(size_t group, int64_t t, core::kernels::DiagStep& s) co
 namespace {
 using core::ParamDoc;
 const std::vector<ParamDoc> kAdamDocs = {
+    {"form", "paper", "paper = Adam on the subgradient; authors = ProxGen's code baseline: AdamW (decoupled wd 0.01)"},
     {"lr", "1e-3", "in [0, inf); ProxGen §4 baselines use Adam with 1e-3"},
     {"beta1", "0.9", "in [0, 1); Adam"},
     {"beta2", "0.999", "in [0, 1); Adam"},
@@ -81,6 +86,7 @@ const std::vector<ParamDoc> kAdamDocs = {
     {"decoupled_weight_decay", "0", "AdamW-style theta <- theta(1 - lr*wd), in [0, inf) (authors' baseline: AdamW)"},
 };
 const std::vector<ParamDoc> kSgdDocs = {
+    {"form", "paper", "one form (paper and authors are the same update)"},
     {"lr", "1e-2", "in [0, inf)"},
     {"momentum", "0", "mu in [0, 1): m <- mu m + (1-mu) g_hat (ProxGen's momentum form; 0 = plain SGD)"},
 };
@@ -88,18 +94,19 @@ PROXBENCH_REGISTER(core::optimizer_registry(),
                    (core::OptimizerRegistry::Entry{
                        "subgradient_adam", "Adam on grad f + lambda * subgradient of R (baseline; refuses l0)",
                        kAdamDocs, "baseline: ProxGen §4",
-                       [](std::vector<core::ParamGroupSpec> g, const core::OptionMap& o) -> std::unique_ptr<core::ProxOptimizer> {
+                       [](std::vector<core::ParamGroupSpec> g,
+                          const core::OptionMap& o) -> std::unique_ptr<core::ProxOptimizer> {
                          return std::make_unique<Subgradient>(
                              g, SubgradientOptions::from_map(o, true, "optimizer 'subgradient_adam'"), true);
                        }}));
-PROXBENCH_REGISTER(core::optimizer_registry(),
-                   (core::OptimizerRegistry::Entry{
-                       "subgradient_sgd", "SGD on grad f + lambda * subgradient of R (baseline; refuses l0)", kSgdDocs,
-                       "baseline",
-                       [](std::vector<core::ParamGroupSpec> g, const core::OptionMap& o) -> std::unique_ptr<core::ProxOptimizer> {
-                         return std::make_unique<Subgradient>(
-                             g, SubgradientOptions::from_map(o, false, "optimizer 'subgradient_sgd'"), false);
-                       }}));
+PROXBENCH_REGISTER(
+    core::optimizer_registry(),
+    (core::OptimizerRegistry::Entry{
+        "subgradient_sgd", "SGD on grad f + lambda * subgradient of R (baseline; refuses l0)", kSgdDocs, "baseline",
+        [](std::vector<core::ParamGroupSpec> g, const core::OptionMap& o) -> std::unique_ptr<core::ProxOptimizer> {
+          return std::make_unique<Subgradient>(g, SubgradientOptions::from_map(o, false, "optimizer 'subgradient_sgd'"),
+                                               false);
+        }}));
 }  // namespace
 
 }  // namespace proxbench::optimizers

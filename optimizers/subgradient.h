@@ -11,6 +11,9 @@
 //
 // l0 has no subgradient: both refuse it at construction with an error naming the regularizer.
 // decoupled_weight_decay (Adam, as the authors' AdamW baseline): θ ← θ(1 − lr·wd) first.
+// form: `paper` (default) or `authors` — subgradient_adam's authors form is ProxGen's code baseline,
+// AdamW with decoupled_weight_decay = 0.01 (ProxGen's AdamW on loss + λR through autograd);
+// subgradient_sgd has one form.
 // StepStats::lambda_min = α_t / max_i (C_i + δ) (Adam), lr (SGD).
 #pragma once
 #include "optimizers/diag_optimizer.h"
@@ -18,11 +21,11 @@
 namespace proxbench::optimizers {
 
 struct SubgradientOptions {
-  double lr = 1e-3;              ///< adam: 1e-3 (ProxGen §4 baselines); sgd: set by the user
-  double beta1 = 0.9;            ///< adam first moment; sgd: momentum μ (default 0 for sgd)
-  double beta2 = 0.999;          ///< adam second moment
-  double delta = 1e-8;           ///< adam δ
-  bool bias_correction = true;   ///< adam
+  double lr = 1e-3;             ///< adam: 1e-3 (ProxGen §4 baselines); sgd: set by the user
+  double beta1 = 0.9;           ///< adam first moment; sgd: momentum μ (default 0 for sgd)
+  double beta2 = 0.999;         ///< adam second moment
+  double delta = 1e-8;          ///< adam δ
+  bool bias_correction = true;  ///< adam
   double decoupled_weight_decay = 0.0;
 
   static SubgradientOptions from_map(const core::OptionMap& o, bool adam, const std::string& owner);

@@ -29,7 +29,7 @@ core::OptionMap options_for(const std::string& opt) {
   if (opt == "proxgen") return core::OptionMap(nlohmann::json{{"lr", 0.1}});
   if (opt == "prox_sgd") return core::OptionMap(nlohmann::json{{"lr", 0.5}});
   if (opt == "sr2") return core::OptionMap(nlohmann::json{{"sigma0", 2.0}});
-  if (opt == "subgradient_adam" || opt == "subgradient_sgd" || opt == "proxquant")
+  if (opt == "subgradient_adam" || opt == "subgradient_sgd" || opt == "proxquant" || opt == "binary_connect")
     return core::OptionMap(nlohmann::json{{"lr", 0.1}});
   return core::OptionMap();
 }
@@ -156,7 +156,9 @@ TEST_P(OptimStep, OneStepMatchesLongDoubleReference) {
     if (kv.first == "v") kv.second.copy_(torch::rand({kRows, kCols}, opts) + 0.5);
   }
   const LD t = 5;
-  auto th = to_ld(p.detach());
+  // binary_connect: the update acts on the latent weights (p holds their sign) of a regularized group
+  const bool bc_latent = oname == "binary_connect" && kind != RegKind::None;
+  auto th = to_ld(bc_latent ? st.buffers.at("latent") : p.detach());
   auto gv = torch::randn({kRows, kCols}, opts);
   p.mutable_grad() = gv;
   auto g_ = to_ld(gv);
@@ -179,20 +181,37 @@ TEST_P(OptimStep, OneStepMatchesLongDoubleReference) {
   std::vector<LD> z(N), tau(N), scale(N), thw = th;
   LD eps = 1;
   const LD b1 = 0.9, b2 = 0.999, delta = 1e-8;
-  if (oname == "proxgen" || oname == "proxquant" || oname == "subgradient_adam") {
-    const LD lr = 0.1, alpha = lr / (1 - std::pow(b1, t));
+  if (oname == "proxgen" || oname == "proxquant" || oname == "subgradient_adam" || oname == "binary_connect") {
+    // proxgen's default form (paper §4) has no bias correction; the others are Adam with it
+    const bool bc = oname != "proxgen";
+    const LD lr = 0.1, alpha = bc ? lr / (1 - std::pow(b1, t)) : lr, sv = bc ? 1 / (1 - std::pow(b2, t)) : 1;
     for (size_t i = 0; i < N; ++i) {
       const LD gi = g_[i] + LD(lam) * sub[i];
       const LD mi = b1 * m[i] + (1 - b1) * gi;
       const LD vi = b2 * v[i] + (1 - b2) * gi * gi;
-      const LD D = std::sqrt(vi / (1 - std::pow(b2, t))) + delta;
+      const LD D = std::sqrt(vi * sv) + delta;
       z[i] = th[i] - alpha * mi / D;
       tau[i] = oname == "proxquant" ? lr * LD(lam) : alpha * LD(lam) / D;
+    }
+    if (oname == "binary_connect") {  // no prox; latent clipped to [-1, 1] (quantized groups)
+      std::vector<LD> nw(N);
+      for (size_t i = 0; i < N; ++i) nw[i] = bc_latent ? std::min<LD>(1, std::max<LD>(-1, z[i])) : z[i];
+      for (size_t i = 0; i < N; ++i) scale[i] = std::max(std::fabs(z[i]), std::fabs(th[i]));
+      expect_close(bc_latent ? st.buffers.at("latent") : p.detach(), nw, scale, "binary_connect/" + rname + " theta");
+      if (bc_latent) {
+        std::vector<LD> sg(N);
+        for (size_t i = 0; i < N; ++i) sg[i] = nw[i] >= 0 ? 1 : -1;
+        expect_close(p.detach(), sg, scale, "binary_connect/" + rname + " sign");
+      }
+      LD d2 = 0;
+      for (size_t i = 0; i < N; ++i) d2 += (nw[i] - th[i]) * (nw[i] - th[i]);
+      EXPECT_NEAR(opt->last_stats().dtheta_sq, double(d2), 1e-10 * double(d2) + 1e-300);
+      return;
     }
   } else if (oname == "subgradient_sgd") {
     for (size_t i = 0; i < N; ++i) {
       const LD mi = g_[i] + LD(lam) * sub[i];  // momentum 0
-      z[i] = th[i] - LD(0.1) * mi;  // lr 0.1
+      z[i] = th[i] - LD(0.1) * mi;             // lr 0.1
       tau[i] = 0;
     }
   } else if (oname == "prox_sgd") {

@@ -162,6 +162,7 @@ int64_t cuda_diag_step(const DiagStep& s, DiagBuffers& b, ProbeAcc& acc) {
     if (fused_separable(s.reg)) {
       if (s.mode == Mode::ZTau) return;  // as the CPU one-pass path: ZTau is internal to two-phase steps
       L.reg = s.reg ? s.reg->spec() : RegSpec{};
+      if (L.reg.kind == RegKind::L12) L.reg.l12_shift = s.l12_shift;
       p.aux = s.write_aux ? ptr<T>(b.aux) : nullptr;
       cuda::diag_step(L, p, stream, &slot);
       defer(b.theta, slot, kAll, acc);
