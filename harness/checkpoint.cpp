@@ -63,7 +63,8 @@ void load_checkpoint(std::istream& in, core::Problem& problem, core::ProxOptimiz
           const std::string key = "param_" + std::to_string(g) + "_" + std::to_string(i);
           torch::Tensor t;
           a.read(key, t, true);
-          if (!t.defined() || t.sizes() != groups[g].params[i].sizes() || t.scalar_type() != groups[g].params[i].scalar_type())
+          if (!t.defined() || t.sizes() != groups[g].params[i].sizes() ||
+              t.scalar_type() != groups[g].params[i].scalar_type())
             throw Error("parameter '" + key + "' has another shape or type than this run's");
           groups[g].params[i].copy_(t);
         }

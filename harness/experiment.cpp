@@ -197,6 +197,7 @@ json options_of(const json& m, const std::set<std::string>& structural) {
 void check_schedule(const Ctx& c, const json& s, const std::string& path) {
   if (!s.is_object()) c.fail(path, "must be a map {type: constant | step, milestones: [...], factor: x}");
   c.keys(s, path, {"type", "milestones", "factor"});
+  if (s.contains("type") && !s["type"].is_string()) c.fail(path + ".type", "must be constant or step");
   std::string type = s.value("type", "constant");
   if (type != "constant" && type != "step") c.fail(path + ".type", "'" + type + "' must be constant or step");
   if (type == "step") {
@@ -229,7 +230,25 @@ bool valid_name(const std::string& s) { return !s.empty() && std::regex_match(s,
 
 }  // namespace
 
+/// 1-based line of the first byte that is not part of valid UTF-8 (0: all valid). JSON (and so the
+/// run ids, spec.json) needs UTF-8 strings.
+static int first_invalid_utf8_line(const std::string& s) {
+  int line = 1;
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return line;
+    for (size_t k = 1; k < n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return line;
+    if (c == '\n') ++line;
+    i += n;
+  }
+  return 0;
+}
+
 json yaml_to_json(const std::string& text, const std::string& file, std::map<std::string, int>* line_of) {
+  if (int bad = first_invalid_utf8_line(text))
+    throw Error(file + ":" + std::to_string(bad) + ": not valid UTF-8 text (a binary file?)");
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -297,6 +316,7 @@ Experiment make_experiment(json doc, const std::string& file, const std::map<std
   if (!doc.contains("name") || !doc["name"].is_string() || !valid_name(doc["name"]))
     c.fail("name", "required: a name made of letters, digits, '.', '_', '-'");
   ex.name = doc["name"];
+  if (doc.contains("description") && !doc["description"].is_string()) c.fail("description", "must be a string");
   ex.description = doc.value("description", "");
   if (!doc.contains("problem")) c.fail("problem", "required: problem: {name: ..., options...}");
   if (!doc.contains("optimizers")) c.fail("optimizers", "required: a list of {name:, options:}");
@@ -388,14 +408,15 @@ Experiment make_experiment(json doc, const std::string& file, const std::map<std
       if (doc.contains("init") && !known.count("init")) c.fail("init", "problem '" + name + "' has no option 'init'");
     }
     // every option set is validated now (sizes, names, data files), not when its runs start
-    auto validated = [&](const json& o) {
+    const std::string ppath = path;  // (a structured binding cannot be captured in C++17)
+    auto validated = [&, ppath](const json& o) {
       if (core::problem_validator_registry().contains(name)) {
         try {
           core::problem_validator_registry().get(name).make(core::OptionMap(o, "problem '" + name + "'"));
         } catch (const Error& e) {
-          c.fail(path, e.what());
+          c.fail(ppath, e.what());
         } catch (const c10::Error& e) {
-          c.fail(path, "problem '" + name + "': " + e.what_without_backtrace());
+          c.fail(ppath, "problem '" + name + "': " + e.what_without_backtrace());
         }
       }
       return json{{"name", name}, {"options", o}};
@@ -449,6 +470,7 @@ Experiment make_experiment(json doc, const std::string& file, const std::map<std
     if (!base.is_object()) c.fail(path + ".options", "must be a map of option: value");
     json sched = m.value("schedule", default_schedule);
     check_schedule(c, sched, path + ".schedule");
+    if (m.contains("label") && !m["label"].is_string()) c.fail(path + ".label", "must be a string");
     std::string label = m.value("label", name);
     for (auto& o : expand_grid(c, base, m.contains("grid") ? &m["grid"] : nullptr, path + ".grid")) {
       dry_build_optimizer(c, path, name, o, reg_objs.front(), lambdas.front());
@@ -495,20 +517,24 @@ Experiment load_experiment(const std::string& file, const std::vector<std::strin
   if (!file_exists(file)) throw Error(file + ": cannot open the experiment file");
   std::map<std::string, int> lines;
   json doc = yaml_to_json(read_text(file), file, &lines);
-  for (const auto& o : overrides) apply_override(doc, o);
-  // `plugins: [libx.so, ...]` (paths relative to the YAML file): loaded before validation, so the
-  // names they register are known to it.
-  if (doc.is_object() && doc.contains("plugins")) {
-    const json& pl = doc["plugins"];
-    if (!pl.is_array()) throw Error(file + ": key 'plugins' must be a list of shared-library paths");
-    for (const auto& p : pl) {
-      if (!p.is_string()) throw Error(file + ": key 'plugins' has a non-string entry " + p.dump());
-      fs::path path(p.get<std::string>());
-      if (path.is_relative()) path = fs::path(file).parent_path() / path;
-      load_plugin(path.lexically_normal().string());
+  try {
+    for (const auto& o : overrides) apply_override(doc, o);
+    // `plugins: [libx.so, ...]` (paths relative to the YAML file): loaded before validation, so the
+    // names they register are known to it.
+    if (doc.is_object() && doc.contains("plugins")) {
+      const json& pl = doc["plugins"];
+      if (!pl.is_array()) throw Error(file + ": key 'plugins' must be a list of shared-library paths");
+      for (const auto& p : pl) {
+        if (!p.is_string()) throw Error(file + ": key 'plugins' has a non-string entry " + p.dump());
+        fs::path path(p.get<std::string>());
+        if (path.is_relative()) path = fs::path(file).parent_path() / path;
+        load_plugin(path.lexically_normal().string());
+      }
     }
+    return make_experiment(std::move(doc), file, lines, max_runs);
+  } catch (const json::exception& e) {  // last resort (the fuzz target calls make_experiment directly)
+    throw Error(file + ": " + e.what());
   }
-  return make_experiment(std::move(doc), file, lines, max_runs);
 }
 
 std::vector<std::string> experiment_dirs() {

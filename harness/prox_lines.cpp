@@ -26,7 +26,8 @@ std::vector<double> parse_list(const std::string& field, const char* what, int64
     const double v = std::strtod(tok.c_str(), &stop);
     if (tok.empty() || *stop != '\0')
       throw Error("stdin line " + std::to_string(line_no) + ": " + what + " '" + tok + "' is not a number");
-    if (!std::isfinite(v)) throw Error("stdin line " + std::to_string(line_no) + ": " + what + " = " + tok + " must be finite");
+    if (!std::isfinite(v))
+      throw Error("stdin line " + std::to_string(line_no) + ": " + what + " = " + tok + " must be finite");
     if (nonneg && v < 0)
       throw Error("stdin line " + std::to_string(line_no) + ": " + what + " = " + tok + " must be >= 0");
     out.push_back(v);
@@ -49,8 +50,8 @@ void apply_prox_lines(const core::Regularizer& reg, const std::string& reg_name,
     if (t.empty() || t[0] == '#') continue;
     const auto comma = t.find(',');
     if (comma == std::string::npos || t.find(',', comma + 1) != std::string::npos)
-      throw Error("stdin line " + std::to_string(line_no) + ": expected '" + (group ? "z1;z2;...,tau1;tau2;..." : "z,tau") +
-                  "', got '" + t + "'");
+      throw Error("stdin line " + std::to_string(line_no) + ": expected '" +
+                  (group ? "z1;z2;...,tau1;tau2;..." : "z,tau") + "', got '" + t + "'");
     auto z = parse_list(t.substr(0, comma), "z", line_no, false);
     auto tau = parse_list(t.substr(comma + 1), "tau", line_no, true);
     if (!group) {

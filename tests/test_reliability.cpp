@@ -121,6 +121,12 @@ TEST(ReliabilityYaml, DuplicateAndNonScalarKeysAreRejectedWithLine) {
   EXPECT_NE(e.find("plain string"), std::string::npos) << e;
 }
 
+TEST(ReliabilityYaml, InvalidUtf8IsRejectedWithLine) {  // found by fuzz_experiment (JSON needs UTF-8)
+  const std::string e = error_of([] { harness::yaml_to_json("name: a\nlabel: Pr\x8f\xffx\n", "u.yaml"); });
+  EXPECT_NE(e.find("u.yaml:2: not valid UTF-8"), std::string::npos) << e;
+  EXPECT_EQ(harness::yaml_to_json("label: \xc3\xa9t\xc3\xa9\n", "u.yaml")["label"], "\xc3\xa9t\xc3\xa9");
+}
+
 // ---- 8: plan size -----------------------------------------------------------------------------
 
 TEST(ReliabilityPlan, HugePlansAreRefusedBeforeAllocation) {
@@ -131,9 +137,8 @@ TEST(ReliabilityPlan, HugePlansAreRefusedBeforeAllocation) {
   std::string vals = "[";
   for (int i = 0; i < 100; ++i) vals += (i ? ", " : "") + std::to_string(0.001 * (i + 1));
   vals += "]";
-  e = error_of([&] {
-    sweep({"optimizers.0.grid={lr: " + vals + ", a: " + vals + ", b: " + vals + ", c: " + vals + "}"});
-  });
+  e = error_of(
+      [&] { sweep({"optimizers.0.grid={lr: " + vals + ", a: " + vals + ", b: " + vals + ", c: " + vals + "}"}); });
   EXPECT_NE(e.find("optimizers[0].grid"), std::string::npos) << e;
   EXPECT_NE(e.find("--max-runs"), std::string::npos) << e;
   // the product over the axes: 2 lr x 2 seeds x 3 lambdas = 12 runs
@@ -299,16 +304,18 @@ TEST(ReliabilityCli, TwoProcessesShareOneSweepWithoutDuplicates) {
   if (!core::optimizer_registry().contains("proxgen")) GTEST_SKIP() << "proxgen is not registered";
   test_util::TempDir tmp;
   auto yaml = tmp.path / "two.yaml";
-  test_util::write_file(yaml, "name: two\nproblem: {name: lasso, n: 200, p: 20, k: 3, batch_size: 10}\n"
-                              "regularizer: {name: l1}\nlambda: 0.05\noptimizers:\n  - name: proxgen\n"
-                              "    grid: {lr: [0.01, 0.003]}\nseeds: 6\nbudget: {epochs: 8}\ncheckpoint_every: 1\n");
+  test_util::write_file(yaml,
+                        "name: two\nproblem: {name: lasso, n: 200, p: 20, k: 3, batch_size: 10}\n"
+                        "regularizer: {name: l1}\nlambda: 0.05\noptimizers:\n  - name: proxgen\n"
+                        "    grid: {lr: [0.01, 0.003]}\nseeds: 6\nbudget: {epochs: 8}\ncheckpoint_every: 1\n");
   const std::string cmd = "run '" + yaml.string() + "' --out '" + tmp.path.string() + "/out'";
   // both processes at once (the shell runs the first in the background)
   std::string out;
   const std::string both = "sh -c \"'" PROXBENCH_CLI_PATH "' " + cmd + " > '" + tmp.path.string() + "/a.log' 2>&1 & '" +
                            PROXBENCH_CLI_PATH "' " + cmd + " > '" + tmp.path.string() + "/b.log' 2>&1; wait\"";
   ASSERT_EQ(std::system(both.c_str()), 0);
-  const std::string logs = harness::read_text((tmp.path / "a.log").string()) + harness::read_text((tmp.path / "b.log").string());
+  const std::string logs =
+      harness::read_text((tmp.path / "a.log").string()) + harness::read_text((tmp.path / "b.log").string());
   std::regex done(R"(\] ([0-9a-f]{16}) .*: completed)");
   std::map<std::string, int> times;
   for (std::sregex_iterator it(logs.begin(), logs.end(), done), end; it != end; ++it) times[(*it)[1]]++;
@@ -337,9 +344,10 @@ TEST(ReliabilityCli, TruncatedCheckpointIsSetAsideAndTheRunResumesEqual) {
   if (!core::optimizer_registry().contains("proxgen")) GTEST_SKIP() << "proxgen is not registered";
   test_util::TempDir tmp;
   auto yaml = tmp.path / "c.yaml";
-  test_util::write_file(yaml, "name: ck\nproblem: {name: lasso, n: 60, p: 10, k: 3, batch_size: 15}\n"
-                              "regularizer: {name: l1}\nlambda: 0.05\noptimizers:\n  - name: proxgen\n"
-                              "    options: {lr: 0.01}\nseeds: 1\nbudget: {epochs: 5}\ncheckpoint_every: 1\n");
+  test_util::write_file(yaml,
+                        "name: ck\nproblem: {name: lasso, n: 60, p: 10, k: 3, batch_size: 15}\n"
+                        "regularizer: {name: l1}\nlambda: 0.05\noptimizers:\n  - name: proxgen\n"
+                        "    options: {lr: 0.01}\nseeds: 1\nbudget: {epochs: 5}\ncheckpoint_every: 1\n");
   const std::string base = "run '" + yaml.string() + "' --out '" + tmp.path.string();
   std::string out;
   ASSERT_EQ(test_util::run_cli(base + "/a'", &out), 0) << out;
@@ -447,7 +455,8 @@ TEST(ReliabilityData, SizesAreCheckedAgainstTheHeaderAndShapesPerDataSet) {
   e = error_of([&] { problems::load_fashion_mnist(d.string(), true); });
   EXPECT_NE(e.find("images of 32x32 pixels, expected 28x28"), std::string::npos) << e;
   // train/test of different shapes: both sources named
-  auto a = problems::read_idx_pair((d / "train-images-idx3-ubyte").string(), (d / "train-labels-idx1-ubyte").string(), 10, "a");
+  auto a = problems::read_idx_pair((d / "train-images-idx3-ubyte").string(), (d / "train-labels-idx1-ubyte").string(),
+                                   10, "a");
   write_bytes(d / "i2", idx(0x803, {2, 28, 28}, 2 * 784));
   auto b = problems::read_idx_pair((d / "i2").string(), (d / "train-labels-idx1-ubyte").string(), 10, "b");
   problems::ClassificationOptions o;

@@ -223,9 +223,21 @@ ImageDataset read_cifar_files(const std::vector<std::string>& files, int label_b
 void check_dataset_files(const std::string& dataset, const std::string& dir) {
   if (dataset == "fashion_mnist") {
     const std::string d = dir.empty() ? default_fashion_mnist_dir() : dir;
-    for (const char* base : {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-                             "t10k-labels-idx1-ubyte"})
-      check_regular(pick_existing(d, base));
+    for (const char* base : {"train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte"}) check_regular(pick_existing(d, base));
+    for (const char* base : {"train-images-idx3-ubyte", "t10k-images-idx3-ubyte"}) {  // and their headers: 28x28
+      const std::string path = pick_existing(d, base);
+      check_regular(path);
+      gzFile f = gzopen(path.c_str(), "rb");
+      if (!f) throw Error("data file '" + path + "': cannot open");
+      std::vector<uint8_t> h(16);
+      const int n = gzread(f, h.data(), 16);
+      gzclose(f);
+      if (n != 16) throw Error("data file '" + path + "': shorter than the 16-byte IDX header");
+      if (be32(h, 0) != 0x00000803 || be32(h, 8) != 28 || be32(h, 12) != 28)
+        throw Error("IDX image file '" + path + "': header says magic " + std::to_string(be32(h, 0)) + ", images of " +
+                    std::to_string(be32(h, 8)) + "x" + std::to_string(be32(h, 12)) +
+                    "; Fashion-MNIST needs magic 2051 and 28x28 images");
+    }
   } else if (dataset == "cifar10") {
     const std::string d = cifar_dir(dir, "data_batch_1.bin", "cifar-10-batches-bin");
     for (const char* f : {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",

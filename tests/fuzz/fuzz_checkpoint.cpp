@@ -18,7 +18,8 @@ struct Run {
   std::unique_ptr<core::Problem> problem;
   std::unique_ptr<core::ProxOptimizer> opt;
   Run() {
-    problem = core::problem_registry().get("lasso").make(core::OptionMap({{"n", 20}, {"p", 5}, {"k", 2}, {"batch_size", 5}}), 1);
+    problem = core::problem_registry().get("lasso").make(
+        core::OptionMap({{"n", 20}, {"p", 5}, {"k", 2}, {"batch_size", 5}}), 1);
     auto reg = core::make_regularizer("l1", core::OptionMap());
     std::vector<core::ParamGroupSpec> groups;
     for (auto& g : problem->parameter_groups()) groups.push_back({g.params, reg, 0.05});
