@@ -88,4 +88,14 @@ using ProblemFactory = std::unique_ptr<Problem>(const OptionMap&, uint64_t seed)
 using ProblemRegistry = Registry<ProblemFactory>;
 ProblemRegistry& problem_registry();
 
+/// Plan-time check of a problem's options (issue 17): reads and checks every option (ranges,
+/// names, sizes that could not be allocated, data files by stat only) without building anything,
+/// throwing proxbench::Error naming the option. The experiment planner calls the validator of the
+/// problem's name (when one is registered, under the same name as the problem) for every option
+/// set, so that a bad value stops the sweep before any run, with file and line.
+///   PROXBENCH_REGISTER(problem_validator_registry(), (ProblemValidatorRegistry::Entry{"lasso", "", {}, "", fn}));
+using ProblemValidator = void(const OptionMap&);
+using ProblemValidatorRegistry = Registry<ProblemValidator>;
+ProblemValidatorRegistry& problem_validator_registry();
+
 }  // namespace proxbench::core

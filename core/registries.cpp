@@ -17,5 +17,9 @@ ProblemRegistry& problem_registry() {
   static ProblemRegistry r("problem");
   return r;
 }
+ProblemValidatorRegistry& problem_validator_registry() {
+  static ProblemValidatorRegistry r("problem validator");
+  return r;
+}
 }  // namespace core
 }  // namespace proxbench

@@ -24,6 +24,7 @@ struct RunArgs {
   std::string file, out = "results", shard;
   std::vector<std::string> plugins;
   int jobs = 1;
+  int64_t max_runs = static_cast<int64_t>(kDefaultMaxRuns);
   std::vector<std::string> sets;
   bool dry_run = false, quiet = false;
 };
@@ -57,26 +58,39 @@ void print_plan(const Experiment& ex, const RunnerOptions& o) {
   }
 }
 
-/// Runs an experiment; returns the process exit code (0 all fine, 1 some run ended in error).
+/// Exit status of `run` when no run failed but some were in progress in another process.
+constexpr int kExitElsewhere = 4;
+
+void check_args(const RunArgs& a) {
+  if (a.out.empty()) throw Error("--out '': the results folder must not be empty (use --out . for the current folder)");
+  if (a.jobs < 1) throw Error("--jobs " + std::to_string(a.jobs) + ": must be >= 1");
+  if (a.max_runs < 1) throw Error("--max-runs " + std::to_string(a.max_runs) + ": must be >= 1");
+}
+
+/// Runs an experiment; returns the process exit code: 0 all fine, 1 some run ended in error or its
+/// results could not be stored (or a full disk stopped the sweep), 4 none failed but some were in
+/// progress in another process (locked; not waited for).
 int do_run(const std::string& file, const RunArgs& a) {
+  check_args(a);
   RunnerOptions o;
   o.out_dir = a.out;
   o.jobs = a.jobs;
   o.progress = !a.quiet;
   parse_shard(a.shard, o);
-  if (a.jobs < 1) throw Error("--jobs " + std::to_string(a.jobs) + ": must be >= 1");
-  Experiment ex = load_experiment(file, a.sets);
+  Experiment ex = load_experiment(file, a.sets, static_cast<size_t>(a.max_runs));
   if (a.dry_run) {
     print_plan(ex, o);
     return 0;
   }
   SweepResult r = run_experiment(ex, o);
-  return r.errors ? 1 : 0;
+  return r.errors || r.not_started ? 1 : r.elsewhere ? kExitElsewhere : 0;
 }
 
 void add_run_options(CLI::App* cmd, RunArgs& a) {
   cmd->add_option("--out,-o", a.out, "results root (default: results)");
   cmd->add_option("--jobs,-j", a.jobs, "worker threads (runs in parallel)");
+  cmd->add_option("--max-runs", a.max_runs,
+                  "refuse a plan of more runs than this (default " + std::to_string(kDefaultMaxRuns) + ")");
   cmd->add_option("--shard", a.shard, "I/N: run only runs with index = I mod N (0-based I; Slurm arrays)");
   cmd->add_option("--set", a.sets, "override a key of the experiment: a.b.c=value (value as YAML)");
   cmd->add_flag("--quiet,-q", a.quiet, "no progress output");
@@ -108,12 +122,13 @@ int reproduce_suite(const std::string& file, const RunArgs& a) {
   for (auto it = doc.begin(); it != doc.end(); ++it)
     if (it.key() != "experiments" && it.key() != "name" && it.key() != "description")
       throw Error(file + ": unknown key '" + it.key() + "' in a suite (allowed: name, description, experiments)");
+  check_args(a);
   int rc = 0;
   std::string links;
   for (const auto& e : list) {
     if (!e.is_string()) throw Error(file + ": key 'experiments': entries must be experiment names, got " + e.dump());
     std::string sub = find_experiment(e.get<std::string>());
-    Experiment ex = load_experiment(sub, a.sets);
+    Experiment ex = load_experiment(sub, a.sets, static_cast<size_t>(a.max_runs));
     if (!a.quiet) std::cout << "== " << ex.name << " (" << sub << ")\n";
     rc |= do_run(sub, a);
     std::string dir = a.out + "/" + ex.name;
@@ -146,7 +161,7 @@ void setup_reproduce(CLI::App& app) {
       return;
     }
     int rc = do_run(file, *a);
-    Experiment ex = load_experiment(file, a->sets);
+    Experiment ex = load_experiment(file, a->sets, static_cast<size_t>(a->max_runs));
     std::string dir = a->out + "/" + ex.name;
     for (const auto& index : reports::write_reports(dir, dir + "/report", !a->quiet))
       std::cout << "report: " << index << "\n";

@@ -46,7 +46,26 @@ json scalar_to_json(const YAML::Node& n) {
   return s;
 }
 
-json node_to_json(const YAML::Node& n, const std::string& path, std::map<std::string, int>* lines) {
+/// State of one YAML → JSON conversion: the bounds on what a document may expand to.
+struct Walk {
+  const std::string& file;
+  std::map<std::string, int>* lines;
+  size_t nodes = 0;
+  [[noreturn]] void fail(const YAML::Node& n, const std::string& msg) const {
+    throw Error(file + ":" + std::to_string(n.Mark().line + 1) + ": " + msg);
+  }
+};
+constexpr int kMaxYamlDepth = 128;
+
+json node_to_json(const YAML::Node& n, const std::string& path, Walk& w, int depth = 0) {
+  // Counted as it is walked: aliases share nodes in yaml-cpp's graph, so an alias bomb is small
+  // to parse and explodes only here.
+  if (++w.nodes > kMaxYamlNodes)
+    w.fail(n, "the document expands to more than " + std::to_string(kMaxYamlNodes) +
+                  " nodes (nested aliases '*name' of anchors '&name'?); refused");
+  if (depth > kMaxYamlDepth)
+    w.fail(n, "nesting deeper than " + std::to_string(kMaxYamlDepth) + " levels (a recursive alias?); refused");
+  std::map<std::string, int>* lines = w.lines;
   if (lines) (*lines)[path] = n.Mark().line + 1;
   switch (n.Type()) {
     case YAML::NodeType::Null:
@@ -54,16 +73,25 @@ json node_to_json(const YAML::Node& n, const std::string& path, std::map<std::st
     case YAML::NodeType::Scalar: return scalar_to_json(n);
     case YAML::NodeType::Sequence: {
       json a = json::array();
-      for (size_t i = 0; i < n.size(); ++i) a.push_back(node_to_json(n[i], path + "[" + std::to_string(i) + "]", lines));
+      for (size_t i = 0; i < n.size(); ++i)
+        a.push_back(node_to_json(n[i], path + "[" + std::to_string(i) + "]", w, depth + 1));
       return a;
     }
     case YAML::NodeType::Map: {
       json o = json::object();
       for (auto it = n.begin(); it != n.end(); ++it) {
-        std::string key = it->first.as<std::string>();
+        if (!it->first.IsScalar())
+          w.fail(it->first, std::string("'") + (path.empty() ? "<top level>" : path) + "': a key must be a plain string, not a " +
+                                (it->first.IsSequence() ? "list" : it->first.IsMap() ? "map" : "null"));
+        std::string key = it->first.Scalar();
         std::string sub = path.empty() ? key : path + "." + key;
+        if (o.contains(key)) {
+          std::string first;
+          if (lines && lines->count(sub)) first = " (first at line " + std::to_string((*lines)[sub]) + ")";
+          w.fail(it->first, "duplicate key '" + sub + "'" + first + "; a key may appear once in a map");
+        }
         if (lines) (*lines)[sub] = it->first.Mark().line + 1;
-        o[key] = node_to_json(it->second, sub, lines);
+        o[key] = node_to_json(it->second, sub, w, depth + 1);
       }
       return o;
     }
@@ -75,6 +103,7 @@ json node_to_json(const YAML::Node& n, const std::string& path, std::map<std::st
 struct Ctx {
   std::string file;
   const std::map<std::string, int>* lines;
+  size_t max_runs = kDefaultMaxRuns;
   [[noreturn]] void fail(const std::string& path, const std::string& msg) const {
     std::string where = file;
     if (lines) {
@@ -104,6 +133,12 @@ struct Ctx {
 
 std::string type_name(const json& v) { return v.type_name(); }
 
+/// a × b saturated at SIZE_MAX (plan sizes are compared with the limit, never allocated first).
+size_t plan_mul(size_t a, size_t b) {
+  if (a != 0 && b > std::numeric_limits<size_t>::max() / a) return std::numeric_limits<size_t>::max();
+  return a * b;
+}
+
 /// A map entry of a "one map or a list of maps" key.
 std::vector<std::pair<std::string, json>> as_list_of_maps(const Ctx& c, const json& doc, const std::string& key) {
   std::vector<std::pair<std::string, json>> out;
@@ -129,6 +164,13 @@ std::vector<json> expand_grid(const Ctx& c, const json& base, const json* grid, 
   std::vector<json> out{base};
   if (!grid || grid->is_null()) return out;
   if (!grid->is_object()) c.fail(path, "must be a map of option: [values], got " + grid->dump());
+  size_t product = 1;  // checked before anything is allocated
+  for (auto it = grid->begin(); it != grid->end(); ++it) {
+    product = plan_mul(product, it.value().is_array() ? it.value().size() : 1);
+    if (product > c.max_runs)
+      c.fail(path, "the grid has more than " + std::to_string(c.max_runs) +
+                       " combinations, above the plan limit (raise it with --max-runs N)");
+  }
   for (auto it = grid->begin(); it != grid->end(); ++it) {
     json vals = it.value().is_array() ? it.value() : json::array({it.value()});
     if (vals.empty()) c.fail(path + "." + it.key(), "grid values must be a non-empty list");
@@ -155,6 +197,7 @@ json options_of(const json& m, const std::set<std::string>& structural) {
 void check_schedule(const Ctx& c, const json& s, const std::string& path) {
   if (!s.is_object()) c.fail(path, "must be a map {type: constant | step, milestones: [...], factor: x}");
   c.keys(s, path, {"type", "milestones", "factor"});
+  if (s.contains("type") && !s["type"].is_string()) c.fail(path + ".type", "must be constant or step");
   std::string type = s.value("type", "constant");
   if (type != "constant" && type != "step") c.fail(path + ".type", "'" + type + "' must be constant or step");
   if (type == "step") {
@@ -187,14 +230,38 @@ bool valid_name(const std::string& s) { return !s.empty() && std::regex_match(s,
 
 }  // namespace
 
+/// 1-based line of the first byte that is not part of valid UTF-8 (0: all valid). JSON (and so the
+/// run ids, spec.json) needs UTF-8 strings.
+static int first_invalid_utf8_line(const std::string& s) {
+  int line = 1;
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return line;
+    for (size_t k = 1; k < n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return line;
+    if (c == '\n') ++line;
+    i += n;
+  }
+  return 0;
+}
+
 json yaml_to_json(const std::string& text, const std::string& file, std::map<std::string, int>* line_of) {
+  if (int bad = first_invalid_utf8_line(text))
+    throw Error(file + ":" + std::to_string(bad) + ": not valid UTF-8 text (a binary file?)");
   YAML::Node root;
   try {
     root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     throw Error(file + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
   }
-  return node_to_json(root, "", line_of);
+  std::map<std::string, int> local_lines;  // duplicate keys name the line of the first one
+  Walk w{file, line_of ? line_of : &local_lines};
+  try {
+    return node_to_json(root, "", w);
+  } catch (const YAML::Exception& e) {
+    throw Error(file + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
+  }
 }
 
 void apply_override(json& doc, const std::string& assignment) {
@@ -237,17 +304,19 @@ std::string run_id(const json& spec) {
   return buf;
 }
 
-Experiment make_experiment(json doc, const std::string& file, const std::map<std::string, int>& line_of) {
-  Ctx c{file, line_of.empty() ? nullptr : &line_of};
+Experiment make_experiment(json doc, const std::string& file, const std::map<std::string, int>& line_of,
+                           size_t max_runs) {
+  Ctx c{file, line_of.empty() ? nullptr : &line_of, max_runs};
   if (!doc.is_object()) c.fail("", "an experiment must be a YAML map (name:, problem:, optimizers:, ...)");
   c.keys(doc, "",
          {"name", "description", "problem", "init", "regularizer", "lambda", "optimizers", "seeds", "budget",
-          "log_every", "checkpoint_every", "probes", "schedule", "report", "plugins"});
+          "log_every", "checkpoint_every", "probes", "schedule", "report", "plugins", "divergence_factor"});
   Experiment ex;
   ex.file = file;
   if (!doc.contains("name") || !doc["name"].is_string() || !valid_name(doc["name"]))
     c.fail("name", "required: a name made of letters, digits, '.', '_', '-'");
   ex.name = doc["name"];
+  if (doc.contains("description") && !doc["description"].is_string()) c.fail("description", "must be a string");
   ex.description = doc.value("description", "");
   if (!doc.contains("problem")) c.fail("problem", "required: problem: {name: ..., options...}");
   if (!doc.contains("optimizers")) c.fail("optimizers", "required: a list of {name:, options:}");
@@ -271,6 +340,9 @@ Experiment make_experiment(json doc, const std::string& file, const std::map<std
     seeds.clear();
     if (s.is_number_integer()) {
       if (s.get<int64_t>() < 1) c.fail("seeds", "a count must be >= 1");
+      if (static_cast<uint64_t>(s.get<int64_t>()) > max_runs)
+        c.fail("seeds", std::to_string(s.get<int64_t>()) + " seeds is above the plan limit of " + std::to_string(max_runs) +
+                            " runs (raise it with --max-runs N)");
       for (int64_t i = 1; i <= s.get<int64_t>(); ++i) seeds.push_back(i);
     } else if (s.is_array() && !s.empty()) {
       for (const auto& v : s) {
@@ -301,6 +373,13 @@ Experiment make_experiment(json doc, const std::string& file, const std::map<std
   };
   int64_t log_every = int_key("log_every", 0, 0);
   int64_t checkpoint_every = int_key("checkpoint_every", 0, 0);
+  json divergence;  // into the spec only when given, so that the ids of other experiments stay
+  if (doc.contains("divergence_factor")) {
+    const json& d = doc["divergence_factor"];
+    if (!d.is_number() || !(d.get<double>() >= 0))
+      c.fail("divergence_factor", "must be a number >= 0 (0: no bound), got " + d.dump());
+    divergence = d;
+  }
   bool probes = true;
   if (doc.contains("probes")) {
     if (!doc["probes"].is_boolean()) c.fail("probes", "must be true or false");
@@ -328,17 +407,33 @@ Experiment make_experiment(json doc, const std::string& file, const std::map<std
       if (m.contains("grid") && m["grid"].is_object()) c.keys(m["grid"], path + ".grid", known);
       if (doc.contains("init") && !known.count("init")) c.fail("init", "problem '" + name + "' has no option 'init'");
     }
+    // every option set is validated now (sizes, names, data files), not when its runs start
+    const std::string ppath = path;  // (a structured binding cannot be captured in C++17)
+    auto validated = [&, ppath](const json& o) {
+      if (core::problem_validator_registry().contains(name)) {
+        try {
+          core::problem_validator_registry().get(name).make(core::OptionMap(o, "problem '" + name + "'"));
+        } catch (const Error& e) {
+          c.fail(ppath, e.what());
+        } catch (const c10::Error& e) {
+          c.fail(ppath, "problem '" + name + "': " + e.what_without_backtrace());
+        }
+      }
+      return json{{"name", name}, {"options", o}};
+    };
     for (auto& o : expand_grid(c, opts, m.contains("grid") ? &m["grid"] : nullptr, path + ".grid")) {
       if (doc.contains("init")) {
         json inits = doc["init"].is_array() ? doc["init"] : json::array({doc["init"]});
+        if (plan_mul(problems.size() + 1, inits.size()) > max_runs) c.fail("init", "above the plan limit (--max-runs)");
         for (const auto& i : inits) {
           json oi = o;
           oi["init"] = i;
-          problems.push_back({{"name", name}, {"options", oi}});
+          problems.push_back(validated(oi));
         }
       } else {
-        problems.push_back({{"name", name}, {"options", o}});
+        problems.push_back(validated(o));
       }
+      if (problems.size() > max_runs) c.fail(path, "above the plan limit of " + std::to_string(max_runs) + " runs (--max-runs)");
     }
   }
   // regularizers (× grid), each built once to check its parameters
@@ -356,6 +451,7 @@ Experiment make_experiment(json doc, const std::string& file, const std::map<std
         c.fail(path, e.what());
       }
       regs.push_back({{"name", name}, {"options", o}});
+      if (regs.size() > max_runs) c.fail(path, "above the plan limit of " + std::to_string(max_runs) + " runs (--max-runs)");
     }
   }
   // optimizers (× grid)
@@ -374,14 +470,25 @@ Experiment make_experiment(json doc, const std::string& file, const std::map<std
     if (!base.is_object()) c.fail(path + ".options", "must be a map of option: value");
     json sched = m.value("schedule", default_schedule);
     check_schedule(c, sched, path + ".schedule");
+    if (m.contains("label") && !m["label"].is_string()) c.fail(path + ".label", "must be a string");
     std::string label = m.value("label", name);
     for (auto& o : expand_grid(c, base, m.contains("grid") ? &m["grid"] : nullptr, path + ".grid")) {
       dry_build_optimizer(c, path, name, o, reg_objs.front(), lambdas.front());
       opts.push_back({{"name", name}, {"label", label}, {"options", o}, {"schedule", sched}});
+      if (opts.size() > max_runs) c.fail(path, "above the plan limit of " + std::to_string(max_runs) + " runs (--max-runs)");
     }
   }
 
-  // the product, seeds innermost
+  // the product, seeds innermost: its size is checked before anything is allocated
+  size_t total = plan_mul(plan_mul(plan_mul(plan_mul(problems.size(), regs.size()), lambdas.size()), opts.size()),
+                          seeds.size());
+  if (total > max_runs)
+    c.fail("", "the plan has " + (total == std::numeric_limits<size_t>::max() ? std::string("too many") : std::to_string(total)) +
+                   " runs (" + std::to_string(problems.size()) + " problems x " + std::to_string(regs.size()) +
+                   " regularizers x " + std::to_string(lambdas.size()) + " lambdas x " + std::to_string(opts.size()) +
+                   " optimizer settings x " + std::to_string(seeds.size()) + " seeds), above the limit of " +
+                   std::to_string(max_runs) + " (raise it with --max-runs N)");
+  ex.runs.reserve(total);
   size_t index = 0;
   for (const auto& pr : problems)
     for (const auto& rg : regs)
@@ -394,6 +501,7 @@ Experiment make_experiment(json doc, const std::string& file, const std::map<std
                       {"lambda", lam},         {"optimizer", optimizer}, {"schedule", op["schedule"]},
                       {"seed", seed},          {"budget", budget},       {"log_every", log_every},
                       {"checkpoint_every", checkpoint_every},            {"probes", probes}};
+            if (!divergence.is_null()) r.spec["divergence_factor"] = divergence;
             r.id = run_id(r.spec);
             r.index = index++;
             ex.runs.push_back(std::move(r));
@@ -405,24 +513,28 @@ Experiment make_experiment(json doc, const std::string& file, const std::map<std
   return ex;
 }
 
-Experiment load_experiment(const std::string& file, const std::vector<std::string>& overrides) {
+Experiment load_experiment(const std::string& file, const std::vector<std::string>& overrides, size_t max_runs) {
   if (!file_exists(file)) throw Error(file + ": cannot open the experiment file");
   std::map<std::string, int> lines;
   json doc = yaml_to_json(read_text(file), file, &lines);
-  for (const auto& o : overrides) apply_override(doc, o);
-  // `plugins: [libx.so, ...]` (paths relative to the YAML file): loaded before validation, so the
-  // names they register are known to it.
-  if (doc.is_object() && doc.contains("plugins")) {
-    const json& pl = doc["plugins"];
-    if (!pl.is_array()) throw Error(file + ": key 'plugins' must be a list of shared-library paths");
-    for (const auto& p : pl) {
-      if (!p.is_string()) throw Error(file + ": key 'plugins' has a non-string entry " + p.dump());
-      fs::path path(p.get<std::string>());
-      if (path.is_relative()) path = fs::path(file).parent_path() / path;
-      load_plugin(path.lexically_normal().string());
+  try {
+    for (const auto& o : overrides) apply_override(doc, o);
+    // `plugins: [libx.so, ...]` (paths relative to the YAML file): loaded before validation, so the
+    // names they register are known to it.
+    if (doc.is_object() && doc.contains("plugins")) {
+      const json& pl = doc["plugins"];
+      if (!pl.is_array()) throw Error(file + ": key 'plugins' must be a list of shared-library paths");
+      for (const auto& p : pl) {
+        if (!p.is_string()) throw Error(file + ": key 'plugins' has a non-string entry " + p.dump());
+        fs::path path(p.get<std::string>());
+        if (path.is_relative()) path = fs::path(file).parent_path() / path;
+        load_plugin(path.lexically_normal().string());
+      }
     }
+    return make_experiment(std::move(doc), file, lines, max_runs);
+  } catch (const json::exception& e) {  // last resort (the fuzz target calls make_experiment directly)
+    throw Error(file + ": " + e.what());
   }
-  return make_experiment(std::move(doc), file, lines);
 }
 
 std::vector<std::string> experiment_dirs() {

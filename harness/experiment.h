@@ -33,6 +33,8 @@
 //   report: {recipes: [lasso_fig3]}   # optional: report recipes (default: chosen by problem)
 //   plugins: [libmyopt.so]            # optional: plugin libraries (paths relative to this file),
 //                                     # loaded before validation (same as `--plugin`)
+//   divergence_factor: 1.0e6          # a logged objective above factor × max(|F_0|, 1) ends the run
+//                                     # as `diverged` (0: no bound; see kDefaultDivergenceFactor)
 //
 // A top-level `schedule` is the default of the optimizer entries. `--set a.b.c=value` (value as
 // YAML; list indices as numbers: `optimizers.0.options.lr=0.1`) edits the document before
@@ -46,6 +48,20 @@
 #include <nlohmann/json.hpp>
 
 namespace proxbench::harness {
+
+/// Default of `divergence_factor` (issue 17, defect 11). A run whose full-data objective at a
+/// logged step exceeds factor × max(|F_0|, 1) (F_0: the objective at the initial point) ends as
+/// `diverged`, like a NaN/Inf objective. 10⁶: a healthy stochastic run never multiplies its initial
+/// objective by more than ~10² (the transient of a too-large step); the runaway runs of the audit
+/// (lr = 10⁶) reached 10¹²–10²⁴ within a few steps; 10⁶ leaves orders of magnitude on both sides.
+/// The key enters the run spec (and so the run id) only when the experiment sets it, so the ids of
+/// existing experiments do not change.
+constexpr double kDefaultDivergenceFactor = 1e6;
+/// Default limit on the number of runs a plan may expand to (`--max-runs` raises it).
+constexpr size_t kDefaultMaxRuns = 100000;
+/// Limit on the nodes a YAML document may expand to through aliases (an alias bomb would make
+/// millions); experiments have a few hundred.
+constexpr size_t kMaxYamlNodes = 1000000;
 
 /// One run of an experiment. `spec` keys: experiment, problem{name, options}, regularizer{name,
 /// options}, lambda, optimizer{name, label, options}, schedule, seed, budget{epochs|steps,
@@ -66,7 +82,9 @@ struct Experiment {
 };
 
 /// YAML text → JSON (plain scalars typed as YAML 1.2 core: int, float, bool, null, else string;
-/// quoted scalars stay strings). `line_of` (optional) receives key path → 1-based line.
+/// quoted scalars stay strings). `line_of` (optional) receives key path → 1-based line. Throws
+/// proxbench::Error with file:line for invalid YAML, a duplicate key in a mapping, a non-scalar
+/// key, or a document that expands (through aliases) to more than kMaxYamlNodes nodes.
 nlohmann::json yaml_to_json(const std::string& text, const std::string& file,
                             std::map<std::string, int>* line_of = nullptr);
 
@@ -76,10 +94,13 @@ void apply_override(nlohmann::json& doc, const std::string& assignment);
 /// Loads, overrides, validates and expands an experiment file. Throws proxbench::Error naming the
 /// file, key path and line on any problem: unknown keys, wrong types, unknown problem /
 /// regularizer / optimizer names, optimizer or regularizer options their factory rejects.
-Experiment load_experiment(const std::string& file, const std::vector<std::string>& overrides = {});
+/// Also every problem's options (the registry entry's `validate` hook: sizes, names, data files),
+/// and the plan size: a plan of more than `max_runs` runs is refused before it is allocated.
+Experiment load_experiment(const std::string& file, const std::vector<std::string>& overrides = {},
+                           size_t max_runs = kDefaultMaxRuns);
 /// Same from an in-memory document.
 Experiment make_experiment(nlohmann::json document, const std::string& file = "<memory>",
-                           const std::map<std::string, int>& line_of = {});
+                           const std::map<std::string, int>& line_of = {}, size_t max_runs = kDefaultMaxRuns);
 
 /// Stable id of a resolved run spec: 16 hex digits of FNV-1a 64 over spec.dump().
 std::string run_id(const nlohmann::json& spec);

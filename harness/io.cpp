@@ -1,6 +1,10 @@
 #include "harness/io.h"
 
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <cmath>
 #include <cstdio>
@@ -15,6 +19,10 @@
 namespace proxbench::harness {
 
 std::string read_text(const std::string& path) {
+  std::error_code ec;
+  const auto st = std::filesystem::status(path, ec);
+  if (!ec && std::filesystem::exists(st) && !std::filesystem::is_regular_file(st))
+    throw Error("cannot read '" + path + "': not a regular file");  // a FIFO would block, a device never end
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("cannot read '" + path + "'");
   std::stringstream ss;
@@ -22,19 +30,56 @@ std::string read_text(const std::string& path) {
   return ss.str();
 }
 
-void write_text_atomic(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw Error("cannot write '" + tmp + "'");
-    f << text;
-    f.flush();
-    if (!f) throw Error("write failed for '" + tmp + "'");
+bool WriteError::disk_full() const {
+#ifdef EDQUOT
+  if (error_number == EDQUOT) return true;
+#endif
+  return error_number == ENOSPC;
+}
+
+namespace {
+bool inject_failure(const std::string& path) {
+  const char* p = std::getenv("PROXBENCH_INJECT_WRITE_FAILURE");
+  return p && *p && (std::string(p) == "*" || path.find(p) != std::string::npos);
+}
+[[noreturn]] void write_failed(const std::string& tmp, int fd, const std::string& what, int err) {
+  if (fd >= 0) ::close(fd);
+  ::unlink(tmp.c_str());
+  throw WriteError("cannot write '" + tmp + "' (" + what + "): " + std::strerror(err), err);
+}
+}  // namespace
+
+void write_bytes_atomic(const std::string& path, const void* data, size_t size) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    const int err = errno;
+    throw WriteError("cannot create '" + tmp + "': " + std::strerror(err), err);
   }
+  const char* p = static_cast<const char*>(data);
+  size_t left = size;
+  const bool inject = inject_failure(path);
+  if (inject) left = size / 2;
+  while (left > 0) {
+    const ssize_t n = ::write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      write_failed(tmp, fd, "for '" + path + "'", errno);
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  if (inject) write_failed(tmp, fd, "for '" + path + "', PROXBENCH_INJECT_WRITE_FAILURE", ENOSPC);
+  if (::close(fd) != 0) write_failed(tmp, -1, "for '" + path + "'", errno);
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error("cannot rename '" + tmp + "' to '" + path + "'");
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    throw WriteError("cannot rename '" + tmp + "' to '" + path + "': " + std::strerror(err), err);
   }
+}
+
+void write_text_atomic(const std::string& path, const std::string& text) {
+  write_bytes_atomic(path, text.data(), text.size());
 }
 
 bool file_exists(const std::string& path) {

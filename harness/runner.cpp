@@ -14,13 +14,16 @@
 #include <ctime>
 #include <iostream>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "core/common.h"
 #include "core/optimizer.h"
 #include "core/problem.h"
 #include "core/regularizer.h"
+#include "harness/checkpoint.h"
 #include "harness/io.h"
+#include "harness/run_lock.h"
 #include "harness/plugin.h"
 #include "proxbench_build_config.h"
 
@@ -78,81 +81,27 @@ double schedule_factor(const json& s, int64_t e) {
 const char* kProbeColumns = "step,epoch,seconds,lr,batch_loss,dtheta_norm,grad_norm,lambda_min,precond_min,precond_max,"
                             "step_nnz,step_nnz_aux,sigma,rho,accepted";
 
-/// State of one run's loop (what a checkpoint holds besides tensors).
-struct LoopState {
-  int64_t epoch = 0;  ///< next epoch to run
-  int64_t step = 0;
-  double D = 0, G = 0, gamma = std::numeric_limits<double>::infinity();
-  double t_opt = 0, t_eval = 0;
-  std::string trajectory;
-};
-
-void save_checkpoint(const std::string& path, core::Problem& problem, core::ProxOptimizer& opt, const LoopState& s) {
-  torch::serialize::OutputArchive a;
-  auto groups = problem.parameter_groups();
-  for (size_t g = 0; g < groups.size(); ++g)
-    for (size_t i = 0; i < groups[g].params.size(); ++i)
-      a.write("param_" + std::to_string(g) + "_" + std::to_string(i), groups[g].params[i].detach(), true);
-  torch::serialize::OutputArchive oa, pa;
-  opt.save(oa);
-  a.write("optimizer", oa);
-  problem.save_state(pa);
-  a.write("problem", pa);
-  {
-    auto gen = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    a.write("rng", gen.get_state(), true);
-  }
-  a.write("epoch", c10::IValue(s.epoch));
-  a.write("step", c10::IValue(s.step));
-  a.write("D", c10::IValue(s.D));
-  a.write("G", c10::IValue(s.G));
-  a.write("gamma", c10::IValue(s.gamma));
-  a.write("t_opt", c10::IValue(s.t_opt));
-  a.write("t_eval", c10::IValue(s.t_eval));
-  a.write("trajectory", c10::IValue(s.trajectory));
-  std::string tmp = path + ".tmp";
-  a.save_to(tmp);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw Error("cannot rename checkpoint '" + tmp + "'");
-}
-
-void load_checkpoint(const std::string& path, core::Problem& problem, core::ProxOptimizer& opt, LoopState& s) {
-  torch::serialize::InputArchive a;
-  a.load_from(path);
-  auto groups = problem.parameter_groups();
-  {
-    torch::NoGradGuard ng;
-    for (size_t g = 0; g < groups.size(); ++g)
-      for (size_t i = 0; i < groups[g].params.size(); ++i) {
-        torch::Tensor t;
-        a.read("param_" + std::to_string(g) + "_" + std::to_string(i), t, true);
-        groups[g].params[i].copy_(t);
-      }
-  }
-  torch::serialize::InputArchive oa, pa;
-  a.read("optimizer", oa);
-  opt.load(oa);
-  a.read("problem", pa);
-  problem.load_state(pa);
-  torch::Tensor rng;
-  a.read("rng", rng, true);
-  {
-    auto gen = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    gen.set_state(rng);
-  }
-  c10::IValue v;
-  a.read("epoch", v), s.epoch = v.toInt();
-  a.read("step", v), s.step = v.toInt();
-  a.read("D", v), s.D = v.toDouble();
-  a.read("G", v), s.G = v.toDouble();
-  a.read("gamma", v), s.gamma = v.toDouble();
-  a.read("t_opt", v), s.t_opt = v.toDouble();
-  a.read("t_eval", v), s.t_eval = v.toDouble();
-  a.read("trajectory", v), s.trajectory = v.toStringRef();
-}
-
 std::string fmt(double v) { return format_double(v); }
+
+double last_objective(const core::Metrics& m) {
+  for (const auto& kv : m)
+    if (kv.first == "objective") return kv.second;
+  return kNaN;
+}
+
+/// The objective of the first row of a trajectory (the initial point), NaN when absent.
+double initial_objective_of(const std::string& trajectory) {
+  std::istringstream in(trajectory);
+  std::string header, row, cell;
+  if (!std::getline(in, header) || !std::getline(in, row)) return kNaN;
+  std::istringstream hs(header), rs(row);
+  while (std::getline(hs, cell, ',')) {
+    std::string v;
+    if (!std::getline(rs, v, ',')) return kNaN;
+    if (cell == "objective") return std::strtod(v.c_str(), nullptr);
+  }
+  return kNaN;
+}
 
 }  // namespace
 
@@ -209,21 +158,47 @@ json run_one(const RunSpec& run, const std::string& dir, const std::function<voi
   std::unique_ptr<core::Problem> problem;
   std::unique_ptr<core::ProxOptimizer> opt;
   core::Metrics last_metrics;
-  const std::string ckpt = dir + "/checkpoint.pt";
+  json warnings = json::array();
   try {
-    torch::manual_seed(seed);
     const std::string pname = spec["problem"]["name"];
-    problem = core::problem_registry().get(pname).make(
-        core::OptionMap(spec["problem"]["options"], "problem '" + pname + "'"), seed);
     const std::string rname = spec["regularizer"]["name"];
     auto reg = core::make_regularizer(rname, core::OptionMap(spec["regularizer"]["options"], "regularizer '" + rname + "'"));
     const double lambda = spec["lambda"];
-    std::vector<core::ParamGroupSpec> groups;
-    for (auto& g : problem->parameter_groups())
-      groups.push_back({g.params, g.regularized ? reg : nullptr, g.regularized ? lambda : 0.0});
     const std::string oname = spec["optimizer"]["name"];
-    opt = core::make_optimizer(oname, groups, core::OptionMap(spec["optimizer"]["options"], "optimizer '" + oname + "'"));
-    opt->set_probes(spec.value("probes", true));
+    auto build = [&] {  // fresh problem and optimizer, as at the start of the run
+      opt.reset();
+      problem.reset();
+      torch::manual_seed(seed);
+      problem = core::problem_registry().get(pname).make(
+          core::OptionMap(spec["problem"]["options"], "problem '" + pname + "'"), seed);
+      std::vector<core::ParamGroupSpec> groups;
+      for (auto& g : problem->parameter_groups())
+        groups.push_back({g.params, g.regularized ? reg : nullptr, g.regularized ? lambda : 0.0});
+      opt = core::make_optimizer(oname, groups, core::OptionMap(spec["optimizer"]["options"], "optimizer '" + oname + "'"));
+      opt->set_probes(spec.value("probes", true));
+    };
+    build();
+    // Resume: the latest checkpoint, else the one before; an unreadable one is set aside (never
+    // deleted) and the run goes on from the previous good one or from scratch.
+    const int64_t ckpt_every = spec.value("checkpoint_every", 0);
+    bool resumed = false;
+    if (ckpt_every > 0)
+      for (const std::string& path : {checkpoint_path(dir), previous_checkpoint_path(dir)}) {
+        if (!file_exists(path)) continue;
+        try {
+          load_checkpoint(path, *problem, *opt, s);
+          resumed = true;
+          if (!warnings.empty()) warnings.push_back("resumed from '" + path + "' instead");
+          break;
+        } catch (const Error& e) {
+          const std::string to = set_aside_checkpoint(path);
+          warnings.push_back(std::string(e.what()) + (to.empty() ? "" : "; set aside as '" + to + "'"));
+          s = LoopState{};
+          build();
+        }
+      }
+    if (!resumed && !warnings.empty()) warnings.push_back("restarted from scratch");
+    for (const auto& w : warnings) std::cerr << "proxbench run: warning: run " << run.id << ": " << w.get<std::string>() << "\n";
     summary["context"]["device"] = problem->device().str();
     std::vector<double> base_lr;
     for (auto& g : opt->param_groups()) base_lr.push_back(lr_of(g));
@@ -235,7 +210,10 @@ json run_one(const RunSpec& run, const std::string& dir, const std::function<voi
                                  : budget.contains("epochs") ? budget["epochs"].get<int64_t>() * bpe : -1;
     const double max_seconds = budget.value("seconds", std::numeric_limits<double>::infinity());
     const int64_t log_every = spec.value("log_every", 0) > 0 ? spec["log_every"].get<int64_t>() : bpe;
-    const int64_t ckpt_every = spec.value("checkpoint_every", 0);
+    // Divergence bound (issue 17): a logged objective above divergence_factor × max(|F_0|, 1)
+    // ends the run as diverged (0: no bound).
+    const double div_factor = spec.value("divergence_factor", kDefaultDivergenceFactor);
+    double initial_objective = resumed ? initial_objective_of(s.trajectory) : kNaN;
     core::EvalContext ctx{reg, lambda, opt.get()};
     core::StepStats last_stats;
     double last_lr = base_lr.empty() ? kNaN : base_lr[0];
@@ -243,7 +221,8 @@ json run_one(const RunSpec& run, const std::string& dir, const std::function<voi
 
     // one trajectory row: probes of the last step, then full-data metrics (timed apart)
     int64_t last_logged = -1;
-    auto log_row = [&](bool initial) -> bool {
+    enum Row { kRowOk, kRowNonFinite, kRowTooLarge };
+    auto log_row = [&](bool initial) -> Row {
       last_logged = s.step;
       auto t0 = Clock::now();
       problem->set_training(false);
@@ -273,16 +252,17 @@ json run_one(const RunSpec& run, const std::string& dir, const std::function<voi
       if (on_step) on_step(s.step, total_steps, obj);
       bool has_obj = false;
       for (const auto& m : last_metrics) has_obj |= m.first == "objective";
-      return !has_obj || std::isfinite(obj);
+      if (!has_obj) return kRowOk;
+      if (!std::isfinite(obj)) return kRowNonFinite;
+      if (initial) initial_objective = obj;
+      if (div_factor > 0 && std::isfinite(initial_objective) &&
+          obj > div_factor * std::max(std::abs(initial_objective), 1.0))
+        return kRowTooLarge;
+      return kRowOk;
     };
 
-    bool resumed = false;
-    if (ckpt_every > 0 && file_exists(ckpt)) {
-      load_checkpoint(ckpt, *problem, *opt, s);
-      resumed = true;
-    }
     bool stop = false;
-    if (!resumed && !log_row(true)) status = "diverged", message = "objective is not finite at the initial point", stop = true;
+    if (!resumed && log_row(true) != kRowOk) status = "diverged", message = "objective is not finite at the initial point", stop = true;
     auto closure = [&] { return problem->closure_loss(true); };
     while (!stop && (total_steps < 0 || s.step < total_steps)) {
       problem->begin_epoch(s.epoch, seed);
@@ -307,10 +287,16 @@ json run_one(const RunSpec& run, const std::string& dir, const std::function<voi
         bool loss_bad = std::isnan(last_stats.loss) ? false : !std::isfinite(last_stats.loss);
         bool last = s.step == total_steps;
         if (loss_bad || s.step % log_every == 0 || last) {
-          if (!log_row(false) || loss_bad) {
+          const Row row = log_row(false);
+          if (row != kRowOk || loss_bad) {
             status = "diverged";
-            message = "non-finite " + std::string(loss_bad ? "minibatch loss" : "objective") + " at step " +
-                      std::to_string(s.step);
+            if (row == kRowTooLarge && !loss_bad)
+              message = "objective " + fmt(last_objective(last_metrics)) + " at step " + std::to_string(s.step) +
+                        " exceeds divergence_factor " + fmt(div_factor) + " x max(|initial objective " +
+                        fmt(initial_objective) + "|, 1)";
+            else
+              message = "non-finite " + std::string(loss_bad ? "minibatch loss" : "objective") + " at step " +
+                        std::to_string(s.step);
             stop = true;
             break;
           }
@@ -329,7 +315,7 @@ json run_one(const RunSpec& run, const std::string& dir, const std::function<voi
       }
       ++s.epoch;
       if (!stop && ckpt_every > 0 && s.epoch % ckpt_every == 0 && (total_steps < 0 || s.step < total_steps)) {
-        save_checkpoint(ckpt, *problem, *opt, s);
+        save_checkpoint(dir, *problem, *opt, s);
         // testing hook: simulate a kill right after a checkpoint
         if (const char* a = std::getenv("PROXBENCH_ABORT_AFTER_EPOCHS"); a && s.epoch >= std::atoi(a)) std::_Exit(86);
       }
@@ -357,6 +343,7 @@ json run_one(const RunSpec& run, const std::string& dir, const std::function<voi
   }
   summary["status"] = status;
   summary["message"] = message;
+  if (!warnings.empty()) summary["warnings"] = warnings;
   json metrics = json::object();
   for (const auto& m : last_metrics) metrics[m.first] = null_if_nan(m.second);
   summary["metrics"] = metrics;
@@ -374,7 +361,7 @@ json run_one(const RunSpec& run, const std::string& dir, const std::function<voi
   }
   if (!s.trajectory.empty()) write_text_atomic(dir + "/trajectory.csv", s.trajectory);
   write_text_atomic(dir + "/summary.json", summary.dump(2) + "\n");
-  if (status != "error") std::remove(ckpt.c_str());
+  if (status != "error") remove_checkpoints(dir);
   return summary;
 }
 
@@ -423,6 +410,7 @@ SweepResult run_experiment(const Experiment& ex, const RunnerOptions& o) {
   if (o.shard_count < 1 || o.shard_index < 0 || o.shard_index >= o.shard_count)
     throw Error("--shard " + std::to_string(o.shard_index) + "/" + std::to_string(o.shard_count) +
                 ": need 0 <= I < N");
+  if (o.out_dir.empty()) throw Error("--out '': the results folder must not be empty (use --out . for the current folder)");
   const std::string root = experiment_dir(o.out_dir, ex);
   make_dirs(root);
   json exp = {{"name", ex.name}, {"description", ex.description}, {"file", ex.file}, {"document", ex.document}};
@@ -473,17 +461,54 @@ SweepResult run_experiment(const Experiment& ex, const RunnerOptions& o) {
     std::cerr << "proxbench run: " << res.skipped << " of " << res.total << " runs already finished in " << root
               << ", skipping them\n";
 
+  std::atomic<bool> disk_full{false};
+  // One run: its lock, a re-check that no other process finished it meanwhile, run_one. Returns
+  // false when the run was not run here (locked elsewhere or finished meanwhile).
+  auto run_locked = [&](int w, const RunSpec& r, json& sum) -> bool {
+    const std::string dir = root + "/" + r.id;
+    auto lock = try_lock_run(dir);
+    if (!lock) {
+      std::lock_guard<std::mutex> l(mu);
+      ++res.elsewhere;
+      if (o.progress)
+        std::cerr << (tty ? "\r\033[K" : "") << "proxbench run: " << r.id << " " << describe_run(r.spec)
+                  << ": in progress elsewhere (locked by another process), skipped\n";
+      return false;
+    }
+    if (finished(dir)) {
+      std::lock_guard<std::mutex> l(mu);
+      ++res.skipped;
+      return false;
+    }
+    {
+      std::lock_guard<std::mutex> l(mu);
+      slots[w] = Slot{r.id.substr(0, 8) + " " + describe_run(r.spec), 0, -1, kNaN, true};
+    }
+    sum = run_one(r, dir, [&](int64_t step, int64_t total, double obj) {
+      std::lock_guard<std::mutex> l(mu);
+      slots[w].step = step, slots[w].total = total, slots[w].objective = obj;
+    });
+    return true;
+  };
   auto worker = [&](int w) {
-    for (size_t i; (i = next.fetch_add(1)) < todo.size();) {
+    for (size_t i; !disk_full && (i = next.fetch_add(1)) < todo.size();) {
       const RunSpec& r = *todo[i];
-      {
+      json sum;
+      try {
+        if (!run_locked(w, r, sum)) continue;
+      } catch (const std::exception& e) {  // the results could not be stored: never terminate
+        const auto* we = dynamic_cast<const WriteError*>(&e);
         std::lock_guard<std::mutex> l(mu);
-        slots[w] = Slot{r.id.substr(0, 8) + " " + describe_run(r.spec), 0, -1, kNaN, true};
+        slots[w].busy = false;
+        ++done;
+        ++res.errors;
+        ++res.unsaved;
+        if (we && we->disk_full()) disk_full = true;
+        std::cerr << (tty ? "\r\033[K" : "") << "proxbench run: [" << res.skipped + done << "/" << res.total << "] "
+                  << r.id << " " << describe_run(r.spec) << ": result not stored: " << e.what()
+                  << (disk_full ? "; disk full, starting no further runs" : "") << "\n";
+        continue;
       }
-      json sum = run_one(r, root + "/" + r.id, [&](int64_t step, int64_t total, double obj) {
-        std::lock_guard<std::mutex> l(mu);
-        slots[w].step = step, slots[w].total = total, slots[w].objective = obj;
-      });
       std::lock_guard<std::mutex> l(mu);
       slots[w].busy = false;
       ++done;
@@ -515,14 +540,18 @@ SweepResult run_experiment(const Experiment& ex, const RunnerOptions& o) {
     });
   std::vector<std::thread> threads;
   for (int w = 1; w < jobs; ++w) threads.emplace_back(worker, w);
-  worker(0);
+  worker(0);  // (worker catches everything a run can throw: a thread never ends in std::terminate)
   for (auto& t : threads) t.join();
   finished_all = true;
   if (printer.joinable()) printer.join();
   if (o.progress)
     std::cerr << (tty ? "\r\033[K" : "") << "proxbench run: " << ex.name << ": " << res.total << " runs (" << res.skipped
               << " skipped, " << res.completed << " completed, " << res.diverged << " diverged, " << res.budget
-              << " budget, " << res.errors << " error) in " << hms(seconds_since(t0)) << " -> " << root << "\n";
+              << " budget, " << res.errors << " error" << (res.unsaved ? " (" + std::to_string(res.unsaved) + " not stored)" : "")
+              << (res.elsewhere ? ", " + std::to_string(res.elsewhere) + " in progress elsewhere" : "")
+              << (disk_full ? ", " + std::to_string(res.total - res.skipped - done - res.elsewhere) + " not started: disk full" : "")
+              << ") in " << hms(seconds_since(t0)) << " -> " << root << "\n";
+  res.not_started = disk_full ? res.total - res.skipped - done - res.elsewhere : 0;
   return res;
 }
 

@@ -28,7 +28,11 @@
 //        torch RNG, trajectory so far; a restarted run resumes from it; removed when finished.
 //
 // A finished run (summary.json with a status other than error) is skipped on restart; runs that
-// ended in error are retried. Runs go to `jobs` worker threads (torch intra-op threads are split
+// ended in error are retried. Each run is done under its lock (harness/run_lock.h): a run locked by
+// another live process is skipped and counted as `elsewhere`, so several processes can share one
+// sweep. A run whose files cannot be written (unwritable folder, disk full) counts as an error
+// (`unsaved`), its temporary files removed; a full disk (ENOSPC) starts no further runs. A
+// worker thread never lets an exception escape. Runs go to `jobs` worker threads (torch intra-op threads are split
 // between them); `--shard I/N` keeps the runs whose index ≡ I (mod N).
 #pragma once
 #include <cstdint>
@@ -49,8 +53,11 @@ struct RunnerOptions {
 
 struct SweepResult {
   int total = 0;      ///< runs in this shard
-  int skipped = 0;    ///< finished before this invocation
+  int skipped = 0;    ///< finished before this invocation (or by another process meanwhile)
   int completed = 0, diverged = 0, budget = 0, errors = 0;
+  int unsaved = 0;      ///< of the errors: runs whose results could not be written (disk full, unwritable folder)
+  int elsewhere = 0;    ///< runs locked by another live process (run_lock.h): skipped, not waited for
+  int not_started = 0;  ///< runs left out after a full disk stopped the sweep
 };
 
 /// Folder of an experiment's results: <out>/<experiment name>.

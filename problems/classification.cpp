@@ -55,6 +55,13 @@ ClassificationOptions ClassificationOptions::from(const core::OptionMap& o) {
   c.synthetic_classes = get_int_min(o, "synthetic_classes", c.synthetic_classes, 2);
   c.synthetic_noise = get_int_min(o, "synthetic_noise", c.synthetic_noise, 0);
   if (c.synthetic_noise > 255) o.fail("option 'synthetic_noise' = " + std::to_string(c.synthetic_noise) + " must be <= 255");
+  if (c.dataset == "synthetic") {  // an impossible size is an error now, not std::bad_alloc in the run
+    const double bytes = double(c.synthetic_train + c.synthetic_test) * double(c.synthetic_channels) *
+                         double(c.synthetic_size) * double(c.synthetic_size);
+    if (bytes > double(int64_t(1) << 33))
+      o.fail("synthetic images of (" + std::to_string(c.synthetic_train) + " + " + std::to_string(c.synthetic_test) +
+             ") x " + std::to_string(c.synthetic_channels) + " x " + std::to_string(c.synthetic_size) + "^2 bytes exceed the 8 GiB limit");
+  }
   o.check_unused();
   return c;
 }
@@ -88,13 +95,15 @@ ClassificationProblem::ClassificationProblem(const ClassificationOptions& opts, 
 }
 
 void ClassificationProblem::setup(uint64_t seed) {
+  auto shape = [](const ImageDataset& d) {
+    return std::to_string(d.channels()) + "x" + std::to_string(d.height()) + "x" + std::to_string(d.width()) +
+           (d.source.empty() ? "" : " (" + d.source + ")");
+  };
   if (train_.channels() != test_.channels() || train_.height() != test_.height() || train_.width() != test_.width())
-    throw Error("classification: training images " + std::to_string(train_.channels()) + "x" +
-                std::to_string(train_.height()) + "x" + std::to_string(train_.width()) +
-                " and test images differ in shape");
+    throw Error("classification: training images " + shape(train_) + " and test images " + shape(test_) +
+                " differ in shape");
   if (train_.height() != train_.width())
-    throw Error("classification: images must be square, got " + std::to_string(train_.height()) + "x" +
-                std::to_string(train_.width()));
+    throw Error("classification: images must be square, got " + shape(train_));
   stats_ = channel_stats(train_);
   train_ = train_.head(opts_.subset);
   test_ = test_.head(opts_.test_subset);
@@ -360,6 +369,16 @@ PROXBENCH_REGISTER(core::problem_registry(),
                        docs(), "paper: ProxGen §4, SR2 §5",
                        [](const core::OptionMap& o, uint64_t seed) -> std::unique_ptr<core::Problem> {
                          return std::make_unique<ClassificationProblem>(ClassificationOptions::from(o), seed);
+                       }}));
+// plan-time check: the options, then the data files (stat only)
+PROXBENCH_REGISTER(core::problem_validator_registry(),
+                   (core::ProblemValidatorRegistry::Entry{
+                       "classification", "options and data files of the classification problem", {}, "",
+                       [](const core::OptionMap& o) {
+                         const auto c = ClassificationOptions::from(o);
+                         if ((c.dataset == "cifar10" || c.dataset == "cifar100") && c.data_dir.empty())
+                           o.fail("dataset '" + c.dataset + "' needs data_dir: the folder holding the binary version");
+                         check_dataset_files(c.dataset, c.data_dir);
                        }}));
 
 }  // namespace

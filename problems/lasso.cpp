@@ -170,34 +170,51 @@ LassoSolution lasso_fista(const LassoData& d, double lambda, double tol, int64_t
 
 // ---- the problem ---------------------------------------------------------------------------
 
-LassoProblem::LassoProblem(const core::OptionMap& o, uint64_t seed) {
-  dopt_.n = o.get_int("n", 500);
-  dopt_.p = o.get_int("p", 100);
-  if (dopt_.n < 1) o.fail("option 'n' = " + std::to_string(dopt_.n) + " must be ≥ 1");
-  if (dopt_.p < 1) o.fail("option 'p' = " + std::to_string(dopt_.p) + " must be ≥ 1");
-  dopt_.k = o.get_int("k", std::min<int64_t>(10, dopt_.p));
-  if (dopt_.k < 0 || dopt_.k > dopt_.p)
-    o.fail("option 'k' = " + std::to_string(dopt_.k) + " must be in [0, p = " + std::to_string(dopt_.p) + "]");
-  dopt_.rho = o.get_double_in("rho", 0.0, 0.0, 1.0, false, true);
-  dopt_.noise = o.get_double_in("noise", 0.1, 0.0, 1e300, false, false);
-  dopt_.magnitude = o.get_double_in("magnitude", 1.0, 0.0, 1e300, true, false);
-  dopt_.magnitude_max = o.get_double_in("magnitude_max", dopt_.magnitude, dopt_.magnitude, 1e300, false, false);
-  dopt_.signs = o.get_string("signs", "random");
-  if (dopt_.signs != "random" && dopt_.signs != "positive" && dopt_.signs != "alternating")
-    o.fail("option 'signs' = '" + dopt_.signs + "' must be one of random, positive, alternating");
-  dopt_.support = o.get_string("support", "random");
-  if (dopt_.support != "random" && dopt_.support != "first")
-    o.fail("option 'support' = '" + dopt_.support + "' must be one of random, first");
-  batch_size_ = o.get_int("batch_size", std::min<int64_t>(32, dopt_.n));
-  if (batch_size_ < 1 || batch_size_ > dopt_.n)
-    o.fail("option 'batch_size' = " + std::to_string(batch_size_) + " must be in [1, n = " + std::to_string(dopt_.n) + "]");
-  std::string init = o.get_string("init", "random");
-  if (init != "random" && init != "zero") o.fail("option 'init' = '" + init + "' must be one of random, zero");
-  double init_scale = o.get_double_in("init_scale", 1.0, 0.0, 1e300, false, false);
-  uint64_t data_seed = static_cast<uint64_t>(o.get_int("data_seed", static_cast<int64_t>(seed)));
-  save_data_ = o.get_bool("save_data", false);
-  reference_tol_ = o.get_double_in("reference_tol", 1e-12, 0.0, 1.0, true, false);
+LassoSettings LassoProblem::parse_options(const core::OptionMap& o, uint64_t seed) {
+  LassoSettings st;
+  LassoDataOptions& d = st.data;
+  d.n = o.get_int("n", 500);
+  d.p = o.get_int("p", 100);
+  if (d.n < 1) o.fail("option 'n' = " + std::to_string(d.n) + " must be ≥ 1");
+  if (d.p < 1) o.fail("option 'p' = " + std::to_string(d.p) + " must be ≥ 1");
+  if (d.n > kLassoMaxEntries / d.p)
+    o.fail("n = " + std::to_string(d.n) + " x p = " + std::to_string(d.p) + " is too large: X alone would need " +
+           format_double(double(d.n) * double(d.p) * 8 / (1 << 30)) + " GiB (limit: n*p <= 2^30, 8 GiB)");
+  d.k = o.get_int("k", std::min<int64_t>(10, d.p));
+  if (d.k < 0 || d.k > d.p)
+    o.fail("option 'k' = " + std::to_string(d.k) + " must be in [0, p = " + std::to_string(d.p) + "]");
+  d.rho = o.get_double_in("rho", 0.0, 0.0, 1.0, false, true);
+  d.noise = o.get_double_in("noise", 0.1, 0.0, 1e300, false, false);
+  d.magnitude = o.get_double_in("magnitude", 1.0, 0.0, 1e300, true, false);
+  d.magnitude_max = o.get_double_in("magnitude_max", d.magnitude, d.magnitude, 1e300, false, false);
+  d.signs = o.get_string("signs", "random");
+  if (d.signs != "random" && d.signs != "positive" && d.signs != "alternating")
+    o.fail("option 'signs' = '" + d.signs + "' must be one of random, positive, alternating");
+  d.support = o.get_string("support", "random");
+  if (d.support != "random" && d.support != "first")
+    o.fail("option 'support' = '" + d.support + "' must be one of random, first");
+  st.batch_size = o.get_int("batch_size", std::min<int64_t>(32, d.n));
+  if (st.batch_size < 1 || st.batch_size > d.n)
+    o.fail("option 'batch_size' = " + std::to_string(st.batch_size) + " must be in [1, n = " + std::to_string(d.n) + "]");
+  st.init = o.get_string("init", "random");
+  if (st.init != "random" && st.init != "zero") o.fail("option 'init' = '" + st.init + "' must be one of random, zero");
+  st.init_scale = o.get_double_in("init_scale", 1.0, 0.0, 1e300, false, false);
+  st.data_seed = static_cast<uint64_t>(o.get_int("data_seed", static_cast<int64_t>(seed)));
+  st.save_data = o.get_bool("save_data", false);
+  st.reference_tol = o.get_double_in("reference_tol", 1e-12, 0.0, 1.0, true, false);
   o.check_unused();
+  return st;
+}
+
+LassoProblem::LassoProblem(const core::OptionMap& o, uint64_t seed) {
+  const LassoSettings st = parse_options(o, seed);
+  dopt_ = st.data;
+  batch_size_ = st.batch_size;
+  const std::string& init = st.init;
+  const double init_scale = st.init_scale;
+  const uint64_t data_seed = st.data_seed;
+  save_data_ = st.save_data;
+  reference_tol_ = st.reference_tol;
 
   data_ = make_lasso_data(dopt_, data_seed);
   lipschitz_ = lasso_lipschitz(data_);
@@ -365,6 +382,9 @@ PROXBENCH_REGISTER(
         [](const core::OptionMap& o, uint64_t seed) -> std::unique_ptr<core::Problem> {
           return std::make_unique<LassoProblem>(o, seed);
         }}));
+PROXBENCH_REGISTER(core::problem_validator_registry(),
+                   (core::ProblemValidatorRegistry::Entry{"lasso", "options of the lasso problem", {}, "",
+                                                          [](const core::OptionMap& o) { LassoProblem::parse_options(o, 1); }}));
 }  // namespace
 
 }  // namespace proxbench::problems

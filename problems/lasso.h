@@ -84,9 +84,27 @@ double lasso_loss(const LassoData& d, const Eigen::VectorXd& theta, Eigen::Vecto
 double lasso_lipschitz(const LassoData& d);
 
 /// The "lasso" problem of the registry.
+/// Every option of the "lasso" problem, read and checked (LassoProblem::parse_options).
+struct LassoSettings {
+  LassoDataOptions data;
+  int64_t batch_size = 32;
+  std::string init = "random";
+  double init_scale = 1.0;
+  uint64_t data_seed = 0;
+  bool save_data = false;
+  double reference_tol = 1e-12;
+};
+
+/// Largest n·p accepted: X (n × p doubles) must fit in 8 GiB, so that an impossible size is an
+/// error naming n and p when the experiment is planned instead of std::bad_alloc in a run.
+constexpr int64_t kLassoMaxEntries = int64_t(1) << 30;
+
 class LassoProblem : public core::Problem {
  public:
   LassoProblem(const core::OptionMap& options, uint64_t seed);
+  /// Reads and checks every option (ranges, names, k <= p, batch_size <= n, n·p <= kLassoMaxEntries);
+  /// unknown keys are an error. The registry's `validate` hook: nothing is allocated.
+  static LassoSettings parse_options(const core::OptionMap& options, uint64_t seed);
 
   std::string name() const override { return "lasso"; }
   std::vector<core::ProblemParamGroup> parameter_groups() override;

@@ -9,6 +9,7 @@
 #include <random>
 
 #include "core/optimizer.h"
+#include "core/problem.h"
 
 namespace proxbench::test_util {
 
@@ -88,6 +89,12 @@ PROXBENCH_REGISTER(optimizer_registry(),
                                                o.check_unused();
                                                return std::make_unique<TestProxGD>(std::move(g), lr);
                                              }}));
+// A problem whose runs fail when they start (no plan-time `validate`): the runner's error path.
+PROXBENCH_REGISTER(problem_registry(),
+                   (ProblemRegistry::Entry{"test_failing", "test-only problem that throws when built", {}, "",
+                                           [](const OptionMap&, uint64_t) -> std::unique_ptr<Problem> {
+                                             throw Error("test_failing: this problem always fails to build");
+                                           }}));
 }  // namespace
 
 }  // namespace proxbench::test_util

@@ -6,7 +6,8 @@ PKGS=(build-essential cmake git pkg-config ca-certificates
       libtorch-dev libeigen3-dev googletest libgtest-dev libgmock-dev libbenchmark-dev
       libyaml-cpp-dev libcli11-dev nlohmann-json3-dev zlib1g-dev gnuplot-nox
       dataset-fashion-mnist ccache
-      python3-pip unzip)   # the last two: third_party/fetch-libtorch.sh (LibTorch 2.x wheel for the CUDA build)
+      python3-pip unzip    # third_party/fetch-libtorch.sh (LibTorch 2.x wheel for the CUDA build)
+      clang libclang-rt-dev)   # libFuzzer + sanitizer runtimes: tests/fuzz/run.sh (issue 17)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

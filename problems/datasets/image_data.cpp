@@ -1,6 +1,10 @@
 #include "problems/datasets/image_data.h"
 
+#include <sys/stat.h>
 #include <zlib.h>
+
+#include <cerrno>
+#include <functional>
 
 #include <ATen/Parallel.h>
 
@@ -16,31 +20,75 @@ namespace fs = std::filesystem;
 namespace proxbench::problems {
 namespace {
 
-// Whole file (gzip or plain: gzread reads both) into memory; errors name the file.
-std::vector<uint8_t> read_maybe_gz(const std::string& path) {
-  if (!fs::exists(path)) throw Error("data file '" + path + "' does not exist");
+// stat() before any open: a missing file, a directory, a FIFO (which would block the reader) or a
+// device (/dev/zero would never end) is refused with the file named. Returns the size in bytes.
+uint64_t check_regular(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0)
+    throw Error("data file '" + path + "' does not exist or cannot be read (" + std::strerror(errno) + ")");
+  if (!S_ISREG(st.st_mode)) {
+    const char* what = S_ISDIR(st.st_mode)    ? "a directory"
+                       : S_ISFIFO(st.st_mode) ? "a FIFO (named pipe)"
+                       : S_ISCHR(st.st_mode)  ? "a character device"
+                       : S_ISBLK(st.st_mode)  ? "a block device"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                                              : "not a regular file";
+    throw Error("data file '" + path + "' is " + what + ", expected a regular file");
+  }
+  return static_cast<uint64_t>(st.st_size);
+}
+
+// A whole data file, gzipped or plain (gzread reads both), read in two steps: the `header_size`
+// header first, then `total(header)` bytes in all — a size checked against the file before the
+// rest is read (plain files: exactly; gzip: at most the deflate limit of 1032:1), and read in
+// chunks, so that a lying header never makes a large allocation. Errors name the file.
+std::vector<uint8_t> read_sized(const std::string& path, size_t header_size,
+                                const std::function<uint64_t(const std::vector<uint8_t>&)>& total) {
+  const uint64_t file_size = check_regular(path);
   gzFile f = gzopen(path.c_str(), "rb");
   if (!f) throw Error("data file '" + path + "': cannot open");
+  std::unique_ptr<gzFile_s, int (*)(gzFile)> closer(f, gzclose);
   std::vector<uint8_t> out;
-  std::vector<uint8_t> buf(1 << 20);
-  for (;;) {
-    int n = gzread(f, buf.data(), static_cast<unsigned>(buf.size()));
-    if (n < 0) {
-      int err = 0;
-      std::string msg = gzerror(f, &err);
-      gzclose(f);
-      throw Error("data file '" + path + "': corrupt gzip stream (" + msg + ")");
+  auto fail = [&](const std::string& msg) { throw Error("data file '" + path + "': " + msg); };
+  auto read_upto = [&](uint64_t want) {  // reads until out.size() == want or end of data
+    while (out.size() < want) {
+      const size_t chunk = size_t(std::min<uint64_t>(want - out.size(), 1 << 20));
+      const size_t old = out.size();
+      out.resize(old + chunk);
+      const int n = gzread(f, out.data() + old, static_cast<unsigned>(chunk));
+      if (n < 0) {
+        int err = 0;
+        const std::string msg = gzerror(f, &err);
+        fail("corrupt gzip stream (" + msg + ")");
+      }
+      out.resize(old + size_t(n));
+      if (n == 0) break;
     }
-    if (n == 0) break;
-    out.insert(out.end(), buf.begin(), buf.begin() + n);
+    int err = Z_OK;
+    const char* msg = gzerror(f, &err);
+    if (err != Z_OK && err != Z_STREAM_END) fail("corrupt or truncated gzip stream (" + std::string(msg ? msg : "") + ")");
+  };
+  {
+    read_upto(header_size);
+    if (out.size() < header_size) {
+      const std::string m = std::to_string(out.size()) + " bytes, expected at least the " + std::to_string(header_size) +
+                            "-byte header (truncated?)";
+      fail(m);
+    }
+    const uint64_t want = total(out);
+    const bool plain = gzdirect(f) == 1;
+    if (plain && file_size != want)
+      fail(std::to_string(file_size) + " bytes, expected " + std::to_string(want) + " from its header" +
+           (file_size < want ? "; truncated" : "; trailing data"));
+    if (!plain && want / 1032 > file_size + 64)
+      fail("its header announces " + std::to_string(want) + " bytes, more than a gzip file of " +
+           std::to_string(file_size) + " bytes can hold; truncated or corrupt");
+    read_upto(want);
+    if (out.size() < want)
+      fail(std::to_string(out.size()) + " bytes, expected " + std::to_string(want) + " from its header; truncated");
+    uint8_t extra;
+    if (gzread(f, &extra, 1) > 0) fail("more than the " + std::to_string(want) + " bytes its header announces; trailing data");
   }
-  // A gzip stream cut short reads as EOF with Z_BUF_ERROR.
-  int err = Z_OK;
-  const char* msg = gzerror(f, &err);
-  std::string m = msg ? msg : "";
-  gzclose(f);
-  if (err != Z_OK && err != Z_STREAM_END)
-    throw Error("data file '" + path + "': corrupt or truncated gzip stream (" + m + ")");
   return out;
 }
 
@@ -66,21 +114,22 @@ std::string cifar_dir(const std::string& dir, const std::string& probe, const st
               (fs::path(dir) / sub / probe).string() + "'); expected the binary version of the data set");
 }
 
-std::vector<uint8_t> read_binary(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("data file '" + path + "' does not exist or cannot be read");
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
-}
 
 // Appends the records of one CIFAR file: `label_bytes` label bytes then 3072 pixels each.
 void read_cifar_file(const std::string& path, int label_bytes, int label_index, int64_t num_classes,
                      std::vector<uint8_t>& pixels, std::vector<int64_t>& labels) {
   const size_t rec = size_t(label_bytes) + 3072;
-  auto b = read_binary(path);
-  if (b.empty() || b.size() % rec != 0)
-    throw Error("data file '" + path + "': size " + std::to_string(b.size()) + " bytes is not a positive multiple of the " +
+  const uint64_t size = check_regular(path);  // checked before reading (a FIFO or device never is)
+  if (size == 0 || size % rec != 0)
+    throw Error("data file '" + path + "': size " + std::to_string(size) + " bytes is not a positive multiple of the " +
                 std::to_string(rec) + "-byte CIFAR record (" + std::to_string(label_bytes) +
-                " label byte(s) + 3072 pixels); truncated or not the binary version?");
+                " label byte(s) + 3 x 32 x 32 = 3072 pixels); truncated or not the binary version?");
+  std::vector<uint8_t> b(size);
+  {
+    std::ifstream in(path, std::ios::binary);
+    if (!in || !in.read(reinterpret_cast<char*>(b.data()), std::streamsize(size)))
+      throw Error("data file '" + path + "': cannot read " + std::to_string(size) + " bytes");
+  }
   const size_t n = b.size() / rec;
   for (size_t i = 0; i < n; ++i) {
     const uint8_t* r = b.data() + i * rec;
@@ -118,34 +167,30 @@ ImageDataset ImageDataset::head(int64_t n) const {
 }
 
 ImageDataset read_idx_pair(const std::string& images_path, const std::string& labels_path, int64_t num_classes,
-                           const std::string& name) {
-  auto img = read_maybe_gz(images_path);
-  if (img.size() < 16) throw Error("IDX image file '" + images_path + "': " + std::to_string(img.size()) +
-                                   " bytes, expected at least the 16-byte header (truncated?)");
-  if (be32(img, 0) != 0x00000803)
-    throw Error("IDX image file '" + images_path + "': magic number " + std::to_string(be32(img, 0)) +
-                ", expected 2051 (0x00000803: unsigned bytes, 3 dimensions)");
-  const uint64_t n = be32(img, 4), h = be32(img, 8), w = be32(img, 12);
-  if (n == 0 || h == 0 || w == 0 || h > 4096 || w > 4096)
-    throw Error("IDX image file '" + images_path + "': dimensions " + std::to_string(n) + "x" + std::to_string(h) +
-                "x" + std::to_string(w) + " are not valid (expected N>0 images of HxW, 0<H,W<=4096)");
-  const uint64_t want = 16 + n * h * w;
-  if (img.size() != want)
-    throw Error("IDX image file '" + images_path + "': " + std::to_string(img.size()) + " bytes, expected " +
-                std::to_string(want) + " (16-byte header + " + std::to_string(n) + " images of " + std::to_string(h) +
-                "x" + std::to_string(w) + ")" + (img.size() < want ? "; truncated" : "; trailing data"));
-  auto lab = read_maybe_gz(labels_path);
-  if (lab.size() < 8) throw Error("IDX label file '" + labels_path + "': " + std::to_string(lab.size()) +
-                                  " bytes, expected at least the 8-byte header (truncated?)");
-  if (be32(lab, 0) != 0x00000801)
-    throw Error("IDX label file '" + labels_path + "': magic number " + std::to_string(be32(lab, 0)) +
-                ", expected 2049 (0x00000801: unsigned bytes, 1 dimension)");
-  if (be32(lab, 4) != n)
-    throw Error("IDX label file '" + labels_path + "': " + std::to_string(be32(lab, 4)) + " labels, expected " +
-                std::to_string(n) + " (the number of images in '" + images_path + "')");
-  if (lab.size() != 8 + n)
-    throw Error("IDX label file '" + labels_path + "': " + std::to_string(lab.size()) + " bytes, expected " +
-                std::to_string(8 + n) + (lab.size() < 8 + n ? "; truncated" : "; trailing data"));
+                           const std::string& name, int64_t expect_h, int64_t expect_w) {
+  uint64_t n = 0, h = 0, w = 0;
+  auto img = read_sized(images_path, 16, [&](const std::vector<uint8_t>& hd) -> uint64_t {
+    if (be32(hd, 0) != 0x00000803)
+      throw Error("IDX image file '" + images_path + "': magic number " + std::to_string(be32(hd, 0)) +
+                  ", expected 2051 (0x00000803: unsigned bytes, 3 dimensions)");
+    n = be32(hd, 4), h = be32(hd, 8), w = be32(hd, 12);
+    if (n == 0 || h == 0 || w == 0 || h > 4096 || w > 4096)
+      throw Error("IDX image file '" + images_path + "': dimensions " + std::to_string(n) + "x" + std::to_string(h) +
+                  "x" + std::to_string(w) + " are not valid (expected N>0 images of HxW, 0<H,W<=4096)");
+    if ((expect_h > 0 && int64_t(h) != expect_h) || (expect_w > 0 && int64_t(w) != expect_w))
+      throw Error("IDX image file '" + images_path + "': images of " + std::to_string(h) + "x" + std::to_string(w) +
+                  " pixels, expected " + std::to_string(expect_h) + "x" + std::to_string(expect_w) + " for " + name);
+    return 16 + n * h * w;
+  });
+  auto lab = read_sized(labels_path, 8, [&](const std::vector<uint8_t>& hd) -> uint64_t {
+    if (be32(hd, 0) != 0x00000801)
+      throw Error("IDX label file '" + labels_path + "': magic number " + std::to_string(be32(hd, 0)) +
+                  ", expected 2049 (0x00000801: unsigned bytes, 1 dimension)");
+    if (be32(hd, 4) != n)
+      throw Error("IDX label file '" + labels_path + "': " + std::to_string(be32(hd, 4)) + " labels, expected " +
+                  std::to_string(n) + " (the number of images in '" + images_path + "')");
+    return 8 + n;
+  });
   std::vector<int64_t> labels(n);
   for (uint64_t i = 0; i < n; ++i) {
     labels[i] = lab[8 + i];
@@ -154,7 +199,54 @@ ImageDataset read_idx_pair(const std::string& images_path, const std::string& la
                   std::to_string(i) + ", expected < " + std::to_string(num_classes));
   }
   std::vector<uint8_t> pixels(img.begin() + 16, img.end());
-  return from_vectors(name, pixels, labels, 1, int64_t(h), int64_t(w), num_classes);
+  auto d = from_vectors(name, pixels, labels, 1, int64_t(h), int64_t(w), num_classes);
+  d.source = images_path + ", " + labels_path;
+  return d;
+}
+
+ImageDataset read_cifar_files(const std::vector<std::string>& files, int label_bytes, int label_index,
+                              int64_t num_classes, const std::string& name) {
+  if (label_bytes < 1 || label_index < 0 || label_index >= label_bytes)
+    throw Error("read_cifar_files: label byte " + std::to_string(label_index) + " of " + std::to_string(label_bytes));
+  std::vector<uint8_t> pixels;
+  std::vector<int64_t> labels;
+  std::string source;
+  for (const auto& f : files) {
+    read_cifar_file(f, label_bytes, label_index, num_classes, pixels, labels);
+    source += (source.empty() ? "" : ", ") + f;
+  }
+  auto d = from_vectors(name, pixels, labels, 3, 32, 32, num_classes);
+  d.source = source;
+  return d;
+}
+
+void check_dataset_files(const std::string& dataset, const std::string& dir) {
+  if (dataset == "fashion_mnist") {
+    const std::string d = dir.empty() ? default_fashion_mnist_dir() : dir;
+    for (const char* base : {"train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte"}) check_regular(pick_existing(d, base));
+    for (const char* base : {"train-images-idx3-ubyte", "t10k-images-idx3-ubyte"}) {  // and their headers: 28x28
+      const std::string path = pick_existing(d, base);
+      check_regular(path);
+      gzFile f = gzopen(path.c_str(), "rb");
+      if (!f) throw Error("data file '" + path + "': cannot open");
+      std::vector<uint8_t> h(16);
+      const int n = gzread(f, h.data(), 16);
+      gzclose(f);
+      if (n != 16) throw Error("data file '" + path + "': shorter than the 16-byte IDX header");
+      if (be32(h, 0) != 0x00000803 || be32(h, 8) != 28 || be32(h, 12) != 28)
+        throw Error("IDX image file '" + path + "': header says magic " + std::to_string(be32(h, 0)) + ", images of " +
+                    std::to_string(be32(h, 8)) + "x" + std::to_string(be32(h, 12)) +
+                    "; Fashion-MNIST needs magic 2051 and 28x28 images");
+    }
+  } else if (dataset == "cifar10") {
+    const std::string d = cifar_dir(dir, "data_batch_1.bin", "cifar-10-batches-bin");
+    for (const char* f : {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
+                          "data_batch_5.bin", "test_batch.bin"})
+      check_regular((fs::path(d) / f).string());
+  } else if (dataset == "cifar100") {
+    const std::string d = cifar_dir(dir, "train.bin", "cifar-100-binary");
+    for (const char* f : {"train.bin", "test.bin"}) check_regular((fs::path(d) / f).string());
+  }
 }
 
 const char* default_fashion_mnist_dir() { return "/usr/share/datasets/fashion-mnist"; }
@@ -164,30 +256,26 @@ ImageDataset load_fashion_mnist(const std::string& dir, bool train) {
   const std::string p = train ? "train" : "t10k";
   const std::string images = pick_existing(d, p + "-images-idx3-ubyte");
   const std::string labels = pick_existing(d, p + "-labels-idx1-ubyte");
-  return read_idx_pair(images, labels, 10, std::string("fashion_mnist/") + (train ? "train" : "test"));
+  return read_idx_pair(images, labels, 10, std::string("fashion_mnist/") + (train ? "train" : "test"), 28, 28);
 }
 
 ImageDataset load_cifar10(const std::string& dir, bool train) {
   const std::string d = cifar_dir(dir, train ? "data_batch_1.bin" : "test_batch.bin", "cifar-10-batches-bin");
   std::vector<uint8_t> pixels;
   std::vector<int64_t> labels;
-  if (train) {
-    for (int i = 1; i <= 5; ++i)
-      read_cifar_file((fs::path(d) / ("data_batch_" + std::to_string(i) + ".bin")).string(), 1, 0, 10, pixels, labels);
-  } else {
-    read_cifar_file((fs::path(d) / "test_batch.bin").string(), 1, 0, 10, pixels, labels);
-  }
-  return from_vectors(std::string("cifar10/") + (train ? "train" : "test"), pixels, labels, 3, 32, 32, 10);
+  std::vector<std::string> files;
+  if (train)
+    for (int i = 1; i <= 5; ++i) files.push_back((fs::path(d) / ("data_batch_" + std::to_string(i) + ".bin")).string());
+  else
+    files.push_back((fs::path(d) / "test_batch.bin").string());
+  return read_cifar_files(files, 1, 0, 10, std::string("cifar10/") + (train ? "train" : "test"));
 }
 
 ImageDataset load_cifar100(const std::string& dir, bool train, bool fine_labels) {
   const std::string file = train ? "train.bin" : "test.bin";
   const std::string d = cifar_dir(dir, file, "cifar-100-binary");
-  std::vector<uint8_t> pixels;
-  std::vector<int64_t> labels;
-  const int64_t classes = fine_labels ? 100 : 20;
-  read_cifar_file((fs::path(d) / file).string(), 2, fine_labels ? 1 : 0, classes, pixels, labels);
-  return from_vectors(std::string("cifar100/") + (train ? "train" : "test"), pixels, labels, 3, 32, 32, classes);
+  return read_cifar_files({(fs::path(d) / file).string()}, 2, fine_labels ? 1 : 0, fine_labels ? 100 : 20,
+                          std::string("cifar100/") + (train ? "train" : "test"));
 }
 
 ImageDataset make_synthetic_images(int64_t n, int64_t channels, int64_t size, int64_t num_classes, uint64_t seed,

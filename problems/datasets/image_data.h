@@ -33,6 +33,7 @@ namespace proxbench::problems {
 /// An image classification data set in memory.
 struct ImageDataset {
   std::string name;
+  std::string source;    ///< the file(s) it was read from ("" for synthetic sets), for error messages
   torch::Tensor images;  ///< uint8 [N, C, H, W], contiguous
   torch::Tensor labels;  ///< int64 [N], values in [0, num_classes)
   int64_t num_classes = 0;
@@ -46,9 +47,20 @@ struct ImageDataset {
 };
 
 /// Reads an IDX image file (magic 0x00000803, dims N×H×W) and an IDX label file (magic
-/// 0x00000801, dim N), gzipped or not; labels must be < num_classes.
+/// 0x00000801, dim N), gzipped or not; labels must be < num_classes; `expect_h`/`expect_w` (> 0)
+/// the required image size (Fashion-MNIST: 28×28). Files must be regular files (checked with
+/// stat before opening: a FIFO or a device is refused, never read); the header's size is checked
+/// against the file before the data is read.
 ImageDataset read_idx_pair(const std::string& images_path, const std::string& labels_path, int64_t num_classes,
-                           const std::string& name);
+                           const std::string& name, int64_t expect_h = 0, int64_t expect_w = 0);
+/// Reads CIFAR binary files (records of `label_bytes` label bytes, the label at `label_index`,
+/// then 3×32×32 pixels) in order into one set; sizes checked with stat before reading.
+ImageDataset read_cifar_files(const std::vector<std::string>& files, int label_bytes, int label_index,
+                              int64_t num_classes, const std::string& name);
+/// Checks, without reading them, that the files of `dataset` (fashion_mnist | cifar10 | cifar100;
+/// others: nothing) exist under `dir` as regular files; throws naming the missing file. Used
+/// when an experiment is planned.
+void check_dataset_files(const std::string& dataset, const std::string& dir);
 /// Fashion-MNIST training (60000) or test (10000) split from `dir`.
 ImageDataset load_fashion_mnist(const std::string& dir, bool train);
 /// The Debian package's folder.
