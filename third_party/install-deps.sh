@@ -5,7 +5,9 @@ set -euo pipefail
 PKGS=(build-essential cmake git pkg-config ca-certificates
       libtorch-dev libeigen3-dev googletest libgtest-dev libgmock-dev libbenchmark-dev
       libyaml-cpp-dev libcli11-dev nlohmann-json3-dev zlib1g-dev gnuplot-nox
-      dataset-fashion-mnist ccache)
+      dataset-fashion-mnist ccache
+      libgloo-dev                          # c10d ProcessGroupGloo (data parallel on CPU, issue 16)
+      munge slurmctld slurmd slurm-client)  # single-node Slurm of the SlurmRoundTrip ctest (issue 16)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
