@@ -38,6 +38,10 @@
 
 #include "harness/experiment.h"
 
+namespace proxbench::core {
+class Communicator;
+}
+
 namespace proxbench::harness {
 
 struct RunnerOptions {
@@ -45,6 +49,11 @@ struct RunnerOptions {
   int jobs = 1;
   int shard_index = 0, shard_count = 1;
   bool progress = true;  ///< progress line on stderr
+  /// Data parallel (core/distributed.h): every run of the shard is trained by all ranks together,
+  /// one run after the other (jobs = 1); only rank 0 writes the store and shows progress. A
+  /// failed collective (a rank died) ends the run with status error (written by the surviving
+  /// ranks) and stops the sweep. nullptr: one process.
+  core::Communicator* comm = nullptr;
 };
 
 struct SweepResult {
@@ -63,7 +72,8 @@ SweepResult run_experiment(const Experiment& ex, const RunnerOptions& options);
 /// Runs one run into `run_dir` (created) and returns its summary (also written). `on_step` (may
 /// be empty) is called after each logged row with (step, total steps or -1, objective).
 nlohmann::json run_one(const RunSpec& run, const std::string& run_dir,
-                       const std::function<void(int64_t, int64_t, double)>& on_step = {});
+                       const std::function<void(int64_t, int64_t, double)>& on_step = {},
+                       core::Communicator* comm = nullptr);
 
 /// Provenance block of summary.json (git commit via `git rev-parse` in the source tree at run
 /// time, "unknown" when unavailable).
