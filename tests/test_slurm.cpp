@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "core/common.h"
 #include "harness/experiment.h"
 #include "harness/io.h"
 #include "harness/slurm.h"
