@@ -19,11 +19,12 @@
 //                    (C-4)), L (Problem::lipschitz_constant, null if unknown),
 //        optimizer   {name, label, options}: options with the registry defaults filled in,
 //        timings     {setup, optimizer, evaluation, total} seconds: optimizer = time inside
-//                    step() calls only (closures included), never evaluation,
+//                    step() calls only (closures included), never evaluation; data parallel:
+//                    + communication_seconds (inside collectives, part of the other times),
 //        counters    {steps, loss_evals, grad_evals, prox_evals, accepted, rejected},
 //        problem     Problem::describe() (sizes, L, F*, ...),
 //        context     {git_commit, proxbench, torch, eigen, build_type, compiler, threads,
-//                     device, seed, hostname, started_utc}.
+//                     device, seed, hostname, started_utc, data_parallel {world_size, backend}}.
 //   <run-id>/checkpoint.pt  (checkpoint_every > 0): parameters, optimizer state, problem state,
 //        torch RNG, trajectory so far; a restarted run resumes from it; removed when finished.
 //
