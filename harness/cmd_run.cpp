@@ -8,9 +8,11 @@
 #include <thread>
 
 #include "core/common.h"
+#include "core/distributed.h"
 #include "harness/command.h"
 #include "harness/experiment.h"
 #include "harness/io.h"
+#include "harness/launch.h"
 #include "harness/plugin.h"
 #include "harness/runner.h"
 #include "reports/report.h"
@@ -23,7 +25,7 @@ using json = nlohmann::json;
 struct RunArgs {
   std::string file, out = "results", shard;
   std::vector<std::string> plugins;
-  int jobs = 1;
+  int jobs = 1, nproc = 0;
   int64_t max_runs = static_cast<int64_t>(kDefaultMaxRuns);
   std::vector<std::string> sets;
   bool dry_run = false, quiet = false;
@@ -82,7 +84,21 @@ int do_run(const std::string& file, const RunArgs& a) {
     print_plan(ex, o);
     return 0;
   }
+  // data parallel: joins the ranks that torchrun, srun or `--nproc` started (core/distributed.h)
+  std::unique_ptr<core::Communicator> comm;
+  const core::DistributedEnv env = core::distributed_env_from_environment();
+  if (env.world > 1) {
+    comm = core::make_c10d_communicator(env);
+    o.comm = comm.get();
+    if (a.jobs > 1 && env.rank == 0) std::cerr << "proxbench run: data parallel (" << env.world << " ranks): --jobs ignored\n";
+  }
   SweepResult r = run_experiment(ex, o);
+  if (comm && comm->broken()) {
+    // the process group lost a rank: c10d's teardown could wait for it, so end here (results are written)
+    std::cout << std::flush;
+    std::cerr << std::flush;
+    std::_Exit(1);
+  }
   return r.errors || r.not_started ? 1 : r.elsewhere ? kExitElsewhere : 0;
 }
 
@@ -103,7 +119,17 @@ void setup_run(CLI::App& app) {
   cmd->add_option("experiment", a->file, "experiment YAML file or name of a shipped experiment")->required();
   add_run_options(cmd, *a);
   cmd->add_flag("--dry-run,-n", a->dry_run, "list the runs (ids and specs) without running");
+  cmd->add_option("--nproc", a->nproc,
+                  "data parallel: train each run with W local processes (c10d Gloo; torchrun/srun ranks join by env)");
   cmd->callback([a] {
+    if (a->nproc < 0 || (a->nproc > 0 && std::getenv("RANK")))
+      throw Error("--nproc " + std::to_string(a->nproc) +
+                  (a->nproc < 0 ? ": must be >= 1" : ": this process is already a rank (RANK is set): drop --nproc"));
+    if (a->nproc > 1 && !a->dry_run) {
+      int rc = launch_local_ranks(a->nproc);
+      if (rc) std::exit(rc);
+      return;
+    }
     load_plugins(a->plugins);
     int rc = do_run(find_experiment(a->file), *a);
     if (rc) std::exit(rc);

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <ATen/Parallel.h>
 #include <Eigen/Core>
 #include <torch/version.h>
@@ -18,6 +20,7 @@
 #include <thread>
 
 #include "core/common.h"
+#include "core/distributed.h"
 #include "core/optimizer.h"
 #include "core/problem.h"
 #include "core/regularizer.h"
@@ -135,11 +138,21 @@ json run_context() {
 
 std::string experiment_dir(const std::string& out_dir, const Experiment& ex) { return out_dir + "/" + ex.name; }
 
-json run_one(const RunSpec& run, const std::string& dir, const std::function<void(int64_t, int64_t, double)>& on_step) {
+json run_one(const RunSpec& run, const std::string& dir, const std::function<void(int64_t, int64_t, double)>& on_step,
+             core::Communicator* comm) {
   const auto t_start = Clock::now();
   const json& spec = run.spec;
-  make_dirs(dir);
-  write_text_atomic(dir + "/spec.json", spec.dump(2) + "\n");
+  if (comm && comm->world() == 1) comm = nullptr;
+  const bool root = !comm || comm->rank() == 0;  // data parallel: only rank 0 writes
+  const double comm_s0 = comm ? comm->comm_seconds() : 0.0;
+  if (root) {
+    make_dirs(dir);
+    write_text_atomic(dir + "/spec.json", spec.dump(2) + "\n");
+  }
+  // testing hook (data parallel): PROXBENCH_DIST_DIE=RANK:STEP kills that rank at that step
+  int die_rank = -1;
+  int64_t die_step = -1;
+  if (const char* d = std::getenv("PROXBENCH_DIST_DIE"); d && comm) std::sscanf(d, "%d:%ld", &die_rank, &die_step);
   const uint64_t seed = spec["seed"].get<uint64_t>();
   json summary = {{"run_id", run.id},
                   {"experiment", spec["experiment"]},
@@ -149,6 +162,7 @@ json run_one(const RunSpec& run, const std::string& dir, const std::function<voi
                   {"message", ""}};
   summary["context"] = run_context();
   summary["context"]["seed"] = seed;
+  if (comm) summary["context"]["data_parallel"] = {{"world_size", comm->world()}, {"backend", comm->backend()}};
   summary["optimizer"] = {{"name", spec["optimizer"]["name"]},
                           {"label", spec["optimizer"]["label"]},
                           {"options", resolved_options(spec["optimizer"]["name"], spec["optimizer"]["options"])}};
@@ -171,6 +185,11 @@ json run_one(const RunSpec& run, const std::string& dir, const std::function<voi
       torch::manual_seed(seed);
       problem = core::problem_registry().get(pname).make(
           core::OptionMap(spec["problem"]["options"], "problem '" + pname + "'"), seed);
+      if (comm) {
+        auto* dp = dynamic_cast<core::DataParallelProblem*>(problem.get());
+        if (!dp) throw Error("problem '" + pname + "' does not support data parallelism (--nproc, torchrun, srun)");
+        dp->set_data_parallel(comm);
+      }
       std::vector<core::ParamGroupSpec> groups;
       for (auto& g : problem->parameter_groups())
         groups.push_back({g.params, g.regularized ? reg : nullptr, g.regularized ? lambda : 0.0});
@@ -263,7 +282,7 @@ json run_one(const RunSpec& run, const std::string& dir, const std::function<voi
 
     bool stop = false;
     if (!resumed && log_row(true) != kRowOk) status = "diverged", message = "objective is not finite at the initial point", stop = true;
-    auto closure = [&] { return problem->closure_loss(true); };
+    auto closure = core::data_parallel_closure(*problem, comm);  // + bucketed all-reduce across ranks
     while (!stop && (total_steps < 0 || s.step < total_steps)) {
       problem->begin_epoch(s.epoch, seed);
       opt->on_epoch_begin(s.epoch);
@@ -280,6 +299,7 @@ json run_one(const RunSpec& run, const std::string& dir, const std::function<voi
         opt->step(closure);
         s.t_opt += seconds_since(t0);
         ++s.step;
+        if (die_step == s.step && die_rank == comm->rank()) ::raise(SIGKILL);
         last_stats = opt->last_stats();
         if (std::isfinite(last_stats.dtheta_sq)) s.D = std::max(s.D, std::sqrt(last_stats.dtheta_sq));
         if (std::isfinite(last_stats.grad_sq)) s.G = std::max(s.G, std::sqrt(last_stats.grad_sq));
@@ -315,7 +335,8 @@ json run_one(const RunSpec& run, const std::string& dir, const std::function<voi
       }
       ++s.epoch;
       if (!stop && ckpt_every > 0 && s.epoch % ckpt_every == 0 && (total_steps < 0 || s.step < total_steps)) {
-        save_checkpoint(dir, *problem, *opt, s);
+        if (root) save_checkpoint(dir, *problem, *opt, s);  // rank 0 writes, every rank resumes from it
+        if (comm) comm->barrier();
         // testing hook: simulate a kill right after a checkpoint
         if (const char* a = std::getenv("PROXBENCH_ABORT_AFTER_EPOCHS"); a && s.epoch >= std::atoi(a)) std::_Exit(86);
       }
@@ -329,7 +350,7 @@ json run_one(const RunSpec& run, const std::string& dir, const std::function<voi
       for (auto& m : problem->final_metrics(ctx)) last_metrics.push_back(m);
       s.t_eval += seconds_since(t0);
     }
-    problem->save_artifacts(dir);
+    if (root) problem->save_artifacts(dir);
     summary["problem"] = problem->describe();
     double L = problem->lipschitz_constant();
     summary["conditions"] = {{"D", s.step ? null_if_nan(s.D) : json(nullptr)},
@@ -358,6 +379,15 @@ json run_one(const RunSpec& run, const std::string& dir, const std::function<voi
                            {"prox_evals", c.prox_evals}, {"accepted", c.accepted},    {"rejected", c.rejected}};
   } else {
     summary["counters"] = json::object();
+  }
+  if (comm) summary["timings"]["communication_seconds"] = comm->comm_seconds() - comm_s0;
+  if (!root) {  // the other ranks write only an error (rank 0 may be the one that died)
+    if (status == "error") {
+      summary["message"] = "rank " + std::to_string(comm->rank()) + ": " + message;
+      make_dirs(dir);
+      write_text_atomic(dir + "/summary.json", summary.dump(2) + "\n");
+    }
+    return summary;
   }
   if (!s.trajectory.empty()) write_text_atomic(dir + "/trajectory.csv", s.trajectory);
   write_text_atomic(dir + "/summary.json", summary.dump(2) + "\n");
@@ -412,22 +442,34 @@ SweepResult run_experiment(const Experiment& ex, const RunnerOptions& o) {
                 ": need 0 <= I < N");
   if (o.out_dir.empty()) throw Error("--out '': the results folder must not be empty (use --out . for the current folder)");
   const std::string root = experiment_dir(o.out_dir, ex);
-  make_dirs(root);
+  core::Communicator* comm = o.comm && o.comm->world() > 1 ? o.comm : nullptr;
+  const bool writer = !comm || comm->rank() == 0;  // data parallel: rank 0 writes and reports
+  RunnerOptions opt_local = o;
+  opt_local.progress = o.progress && writer;
+  const RunnerOptions& oo = opt_local;
+  if (writer) make_dirs(root);
   json exp = {{"name", ex.name}, {"description", ex.description}, {"file", ex.file}, {"document", ex.document}};
   json ids = json::array();
   for (const auto& r : ex.runs) ids.push_back(r.id);
   exp["runs"] = ids;
-  write_text_atomic(root + "/experiment.json", exp.dump(2) + "\n");
+  if (writer) write_text_atomic(root + "/experiment.json", exp.dump(2) + "\n");
 
   std::vector<const RunSpec*> todo;
   SweepResult res;
-  for (const auto& r : ex.runs) {
-    if (static_cast<int>(r.index % o.shard_count) != o.shard_index) continue;
+  std::vector<const RunSpec*> shard;
+  for (const auto& r : ex.runs)
+    if (static_cast<int>(r.index % o.shard_count) == o.shard_index) shard.push_back(&r);
+  // which runs are finished: rank 0 decides for all ranks (they must train the same runs)
+  auto done_mask = torch::zeros({static_cast<int64_t>(shard.size()) + 1}, torch::kLong);
+  if (writer)
+    for (size_t i = 0; i < shard.size(); ++i) done_mask[static_cast<int64_t>(i)] = finished(root + "/" + shard[i]->id) ? 1 : 0;
+  if (comm) comm->broadcast({done_mask}, 0);
+  for (size_t i = 0; i < shard.size(); ++i) {
     ++res.total;
-    if (finished(root + "/" + r.id)) ++res.skipped;
-    else todo.push_back(&r);
+    if (done_mask[static_cast<int64_t>(i)].item<int64_t>()) ++res.skipped;
+    else todo.push_back(shard[i]);
   }
-  const int jobs = std::max(1, std::min<int>(o.jobs, static_cast<int>(todo.size())));
+  const int jobs = comm ? 1 : std::max(1, std::min<int>(o.jobs, static_cast<int>(todo.size())));
   if (!std::getenv("OMP_NUM_THREADS")) {
     int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     at::set_num_threads(std::max(1, hw / jobs));
@@ -440,7 +482,7 @@ SweepResult run_experiment(const Experiment& ex, const RunnerOptions& o) {
   std::atomic<size_t> next{0};
   int done = 0;
   const auto t0 = Clock::now();
-  const bool tty = o.progress && ::isatty(2);
+  const bool tty = oo.progress && ::isatty(2);
   auto status_line = [&]() {  // caller holds mu
     double partial = 0;
     std::string cur;
@@ -457,7 +499,7 @@ SweepResult run_experiment(const Experiment& ex, const RunnerOptions& o) {
     return "proxbench run: " + std::to_string(res.skipped + done) + "/" + std::to_string(res.total) + " runs (" +
            std::to_string(int(100 * frac)) + "%)" + (cur.empty() ? "" : " | " + cur) + " | ETA " + hms(eta);
   };
-  if (o.progress && res.skipped)
+  if (oo.progress && res.skipped)
     std::cerr << "proxbench run: " << res.skipped << " of " << res.total << " runs already finished in " << root
               << ", skipping them\n";
 
@@ -466,8 +508,10 @@ SweepResult run_experiment(const Experiment& ex, const RunnerOptions& o) {
   // false when the run was not run here (locked elsewhere or finished meanwhile).
   auto run_locked = [&](int w, const RunSpec& r, json& sum) -> bool {
     const std::string dir = root + "/" + r.id;
-    auto lock = try_lock_run(dir);
-    if (!lock) {
+    // Data parallel: the ranks agreed on the runs to do (broadcast above) and run them together, so
+    // they take no per-run lock (a skip on one rank would leave the others waiting).
+    std::unique_ptr<RunLock> lock = comm ? nullptr : try_lock_run(dir);
+    if (!comm && !lock) {
       std::lock_guard<std::mutex> l(mu);
       ++res.elsewhere;
       if (o.progress)
@@ -475,7 +519,7 @@ SweepResult run_experiment(const Experiment& ex, const RunnerOptions& o) {
                   << ": in progress elsewhere (locked by another process), skipped\n";
       return false;
     }
-    if (finished(dir)) {
+    if (!comm && finished(dir)) {
       std::lock_guard<std::mutex> l(mu);
       ++res.skipped;
       return false;
@@ -484,10 +528,13 @@ SweepResult run_experiment(const Experiment& ex, const RunnerOptions& o) {
       std::lock_guard<std::mutex> l(mu);
       slots[w] = Slot{r.id.substr(0, 8) + " " + describe_run(r.spec), 0, -1, kNaN, true};
     }
-    sum = run_one(r, dir, [&](int64_t step, int64_t total, double obj) {
-      std::lock_guard<std::mutex> l(mu);
-      slots[w].step = step, slots[w].total = total, slots[w].objective = obj;
-    });
+    sum = run_one(
+        r, dir,
+        [&](int64_t step, int64_t total, double obj) {
+          std::lock_guard<std::mutex> l(mu);
+          slots[w].step = step, slots[w].total = total, slots[w].objective = obj;
+        },
+        comm);
     return true;
   };
   auto worker = [&](int w) {
@@ -514,13 +561,18 @@ SweepResult run_experiment(const Experiment& ex, const RunnerOptions& o) {
       ++done;
       std::string st = sum["status"];
       (st == "completed" ? res.completed : st == "diverged" ? res.diverged : st == "budget" ? res.budget : res.errors)++;
-      if (o.progress) {
+      if (oo.progress) {
         std::string obj = sum["metrics"].contains("objective") ? sum["metrics"]["objective"].dump() : "";
         std::cerr << (tty ? "\r\033[K" : "") << "proxbench run: [" << res.skipped + done << "/" << res.total << "] "
                   << r.id << " " << describe_run(r.spec) << ": " << st
                   << (obj.empty() ? "" : ", objective " + obj)
                   << (sum["message"].get<std::string>().empty() ? "" : " (" + sum["message"].get<std::string>() + ")")
                   << " [" << fmt(sum["timings"]["total_seconds"].get<double>()).substr(0, 5) << " s]\n";
+      }
+      if (comm && comm->broken()) {  // a rank died: the process group is gone, so is the sweep
+        std::cerr << "proxbench run: rank " << comm->rank() << ": stopping the sweep: " << sum["message"].get<std::string>()
+                  << "\n";
+        break;
       }
       if (abort_after >= 0 && done >= abort_after) {
         std::cerr << "proxbench run: PROXBENCH_ABORT_AFTER_RUNS=" << abort_after << " reached, aborting\n";
@@ -544,7 +596,7 @@ SweepResult run_experiment(const Experiment& ex, const RunnerOptions& o) {
   for (auto& t : threads) t.join();
   finished_all = true;
   if (printer.joinable()) printer.join();
-  if (o.progress)
+  if (oo.progress)
     std::cerr << (tty ? "\r\033[K" : "") << "proxbench run: " << ex.name << ": " << res.total << " runs (" << res.skipped
               << " skipped, " << res.completed << " completed, " << res.diverged << " diverged, " << res.budget
               << " budget, " << res.errors << " error" << (res.unsaved ? " (" + std::to_string(res.unsaved) + " not stored)" : "")

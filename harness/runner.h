@@ -19,11 +19,12 @@
 //                    (C-4)), L (Problem::lipschitz_constant, null if unknown),
 //        optimizer   {name, label, options}: options with the registry defaults filled in,
 //        timings     {setup, optimizer, evaluation, total} seconds: optimizer = time inside
-//                    step() calls only (closures included), never evaluation,
+//                    step() calls only (closures included), never evaluation; data parallel:
+//                    + communication_seconds (inside collectives, part of the other times),
 //        counters    {steps, loss_evals, grad_evals, prox_evals, accepted, rejected},
 //        problem     Problem::describe() (sizes, L, F*, ...),
 //        context     {git_commit, proxbench, torch, eigen, build_type, compiler, threads,
-//                     device, seed, hostname, started_utc}.
+//                     device, seed, hostname, started_utc, data_parallel {world_size, backend}}.
 //   <run-id>/checkpoint.pt  (checkpoint_every > 0): parameters, optimizer state, problem state,
 //        torch RNG, trajectory so far; a restarted run resumes from it; removed when finished.
 //
@@ -42,6 +43,10 @@
 
 #include "harness/experiment.h"
 
+namespace proxbench::core {
+class Communicator;
+}
+
 namespace proxbench::harness {
 
 struct RunnerOptions {
@@ -49,6 +54,11 @@ struct RunnerOptions {
   int jobs = 1;
   int shard_index = 0, shard_count = 1;
   bool progress = true;  ///< progress line on stderr
+  /// Data parallel (core/distributed.h): every run of the shard is trained by all ranks together,
+  /// one run after the other (jobs = 1); only rank 0 writes the store and shows progress. A
+  /// failed collective (a rank died) ends the run with status error (written by the surviving
+  /// ranks) and stops the sweep. nullptr: one process.
+  core::Communicator* comm = nullptr;
 };
 
 struct SweepResult {
@@ -70,7 +80,8 @@ SweepResult run_experiment(const Experiment& ex, const RunnerOptions& options);
 /// Runs one run into `run_dir` (created) and returns its summary (also written). `on_step` (may
 /// be empty) is called after each logged row with (step, total steps or -1, objective).
 nlohmann::json run_one(const RunSpec& run, const std::string& run_dir,
-                       const std::function<void(int64_t, int64_t, double)>& on_step = {});
+                       const std::function<void(int64_t, int64_t, double)>& on_step = {},
+                       core::Communicator* comm = nullptr);
 
 /// Provenance block of summary.json (git commit via `git rev-parse` in the source tree at run
 /// time, "unknown" when unavailable).

@@ -1,5 +1,7 @@
 #include "problems/classification.h"
 
+#include "core/distributed.h"
+
 #include <cmath>
 #include <set>
 #include <sstream>
@@ -164,6 +166,12 @@ void ClassificationProblem::select_batch(int64_t index) {
   aug.crop = aug.flip = opts_.augment;
   torch::Tensor y;
   x_ = assemble_batch(train_, idx, stats_, aug, mix_seed(epoch_seed_, uint64_t(index)), &y);
+  batch_m_ = hi - lo;
+  if (dp_world_ > 1) {  // the global batch (same augmentation), then this rank's slice of it
+    const int64_t a = dp_rank_ * batch_m_ / dp_world_, b = (dp_rank_ + 1) * batch_m_ / dp_world_;
+    x_ = x_.narrow(0, a, b - a);
+    y = y.narrow(0, a, b - a);
+  }
   x_ = x_.to(device_);
   y_ = y.to(device_);
   batch_index_ = index;
@@ -176,6 +184,7 @@ torch::Tensor ClassificationProblem::closure_loss(bool with_grad) {
     for (auto& p : model_->parameters())
       if (p.grad().defined()) p.grad().zero_();
     auto loss = torch::nn::functional::cross_entropy(model_->forward(x_), y_);
+    if (dp_world_ > 1) loss = loss * (double(x_.size(0)) / double(batch_m_));  // this rank's share
     loss.backward();
     auto l = loss.detach();
     if (!batch_counted_) {
@@ -186,7 +195,21 @@ torch::Tensor ClassificationProblem::closure_loss(bool with_grad) {
     return l;
   }
   torch::NoGradGuard guard;
-  return torch::nn::functional::cross_entropy(model_->forward(x_), y_);
+  auto loss = torch::nn::functional::cross_entropy(model_->forward(x_), y_);
+  return dp_world_ > 1 ? loss * (double(x_.size(0)) / double(batch_m_)) : loss;
+}
+
+void ClassificationProblem::set_data_parallel(core::Communicator* comm) {
+  comm_ = comm && comm->world() > 1 ? comm : nullptr;
+  dp_rank_ = comm_ ? comm_->rank() : 0;
+  dp_world_ = comm_ ? comm_->world() : 1;
+}
+
+void ClassificationProblem::sync_buffers() {
+  if (!comm_) return;
+  std::vector<torch::Tensor> b;
+  for (const auto& kv : model_->named_buffers()) b.push_back(kv.value());
+  comm_->broadcast(b, 0);
 }
 
 void ClassificationProblem::set_training(bool on) { model_->train(on); }
@@ -218,7 +241,14 @@ std::pair<double, double> ClassificationProblem::eval_pass(const ImageDataset& d
 std::pair<double, double> ClassificationProblem::test_accuracy_and_loss() { return eval_pass(test_, 0); }
 
 core::Metrics ClassificationProblem::evaluate(const core::EvalContext& ctx) {
+  sync_buffers();
   core::Metrics m;
+  double running_sum = running_sum_;
+  if (comm_) {  // the shares of the ranks add up to the minibatch means
+    auto t = torch::full({1}, running_sum_, torch::kDouble);
+    comm_->allreduce_sum({t});
+    running_sum = t.item<double>();
+  }
   const auto train = eval_pass(train_, opts_.train_eval_subset);
   const auto test = eval_pass(test_, 0);
   double reg = 0;
@@ -226,7 +256,7 @@ core::Metrics ClassificationProblem::evaluate(const core::EvalContext& ctx) {
     for (const auto& kv : reg_params_) reg += ctx.regularizer->value(kv.second.detach().to(torch::kCPU).contiguous());
   m.emplace_back("train_loss", train.second);
   m.emplace_back("train_loss_running",
-                 running_count_ > 0 ? running_sum_ / double(running_count_) : std::numeric_limits<double>::quiet_NaN());
+                 running_count_ > 0 ? running_sum / double(running_count_) : std::numeric_limits<double>::quiet_NaN());
   m.emplace_back("regularizer", reg);
   m.emplace_back("objective", train.second + ctx.lambda * reg);
   m.emplace_back("test_loss", test.second);
@@ -278,7 +308,10 @@ core::Metrics ClassificationProblem::pruning_sweep(int k_max) {
   return m;
 }
 
-core::Metrics ClassificationProblem::final_metrics(const core::EvalContext&) { return pruning_sweep(8); }
+core::Metrics ClassificationProblem::final_metrics(const core::EvalContext&) {
+  sync_buffers();
+  return pruning_sweep(8);
+}
 
 void ClassificationProblem::save_state(torch::serialize::OutputArchive& archive) {
   torch::serialize::OutputArchive model;

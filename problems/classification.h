@@ -57,6 +57,7 @@
 #include <string>
 #include <vector>
 
+#include "core/distributed.h"
 #include "core/problem.h"
 #include "problems/datasets/image_data.h"
 #include "problems/models/models.h"
@@ -82,7 +83,7 @@ struct ClassificationOptions {
   static ClassificationOptions from(const core::OptionMap& opts);
 };
 
-class ClassificationProblem : public core::Problem {
+class ClassificationProblem : public core::Problem, public core::DataParallelProblem {
  public:
   ClassificationProblem(const ClassificationOptions& opts, uint64_t seed);
   /// With data sets already in memory (tests, benchmarks); `opts.dataset` is only a label then.
@@ -100,6 +101,11 @@ class ClassificationProblem : public core::Problem {
   void set_training(bool on) override;
   void save_state(torch::serialize::OutputArchive& archive) override;
   void load_state(torch::serialize::InputArchive& archive) override;
+  /// Data parallel: the global batch is assembled (same order and augmentation as one process)
+  /// and this rank keeps its slice; BatchNorm buffers are broadcast from rank 0 before evaluate()
+  /// and final_metrics(); train_loss_running is reduced over the ranks. BatchNorm in training mode
+  /// normalizes with the statistics of the rank's slice (as PyTorch DDP without SyncBatchNorm).
+  void set_data_parallel(core::Communicator* comm) override;
 
   /// The pruning sweep (SR2 §5) for k = 1..k_max (see the file comment).
   core::Metrics pruning_sweep(int k_max = 8);
@@ -133,6 +139,10 @@ class ClassificationProblem : public core::Problem {
   bool batch_counted_ = false;
   double running_sum_ = 0.0;
   int64_t running_count_ = 0;
+  // data parallel
+  void sync_buffers();
+  core::Communicator* comm_ = nullptr;
+  int64_t dp_rank_ = 0, dp_world_ = 1, batch_m_ = 0;
 };
 
 }  // namespace proxbench::problems

@@ -1,5 +1,7 @@
 #include "problems/lasso.h"
 
+#include "core/distributed.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -230,7 +232,7 @@ LassoProblem::LassoProblem(const core::OptionMap& o, uint64_t seed) {
   theta_.mutable_grad() = grad_;
   perm_.resize(dopt_.n);
   std::iota(perm_.begin(), perm_.end(), 0);
-  batch_end_ = batch_size_;
+  batch_end_ = batch_m_ = batch_size_;
 }
 
 std::vector<core::ProblemParamGroup> LassoProblem::parameter_groups() { return {{"theta", {theta_}, true}}; }
@@ -246,8 +248,16 @@ void LassoProblem::begin_epoch(int64_t epoch, uint64_t seed) {
 void LassoProblem::select_batch(int64_t index) {
   if (index < 0 || index >= batches_per_epoch())
     throw Error("lasso: batch index " + std::to_string(index) + " out of [0, " + std::to_string(batches_per_epoch()) + ")");
-  batch_begin_ = index * batch_size_;
-  batch_end_ = std::min(dopt_.n, batch_begin_ + batch_size_);
+  const int64_t lo = index * batch_size_, hi = std::min(dopt_.n, lo + batch_size_);
+  batch_m_ = hi - lo;  // data parallel: this rank's contiguous slice of the global batch
+  batch_begin_ = lo + dp_rank_ * batch_m_ / dp_world_;
+  batch_end_ = lo + (dp_rank_ + 1) * batch_m_ / dp_world_;
+}
+
+void LassoProblem::set_data_parallel(core::Communicator* comm) {
+  dp_rank_ = comm ? comm->rank() : 0;
+  dp_world_ = comm ? comm->world() : 1;
+  select_batch(0);
 }
 
 torch::Tensor LassoProblem::closure_loss(bool with_grad) {
@@ -263,7 +273,7 @@ torch::Tensor LassoProblem::closure_loss(bool with_grad) {
     loss += r * r;
     if (gp) g.noalias() += r * row.transpose();
   }
-  const double m = static_cast<double>(batch_end_ - batch_begin_);
+  const double m = static_cast<double>(batch_m_);  // the global batch: shares add up to its mean
   if (gp) g /= m;
   return torch::scalar_tensor(0.5 * loss / m, torch::kDouble);
 }

@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "core/distributed.h"
 #include "core/problem.h"
 
 namespace proxbench::problems {
@@ -99,7 +100,7 @@ struct LassoSettings {
 /// error naming n and p when the experiment is planned instead of std::bad_alloc in a run.
 constexpr int64_t kLassoMaxEntries = int64_t(1) << 30;
 
-class LassoProblem : public core::Problem {
+class LassoProblem : public core::Problem, public core::DataParallelProblem {
  public:
   LassoProblem(const core::OptionMap& options, uint64_t seed);
   /// Reads and checks every option (ranges, names, k <= p, batch_size <= n, n·p <= kLassoMaxEntries);
@@ -116,6 +117,9 @@ class LassoProblem : public core::Problem {
   double lipschitz_constant() const override { return lipschitz_; }
   void save_artifacts(const std::string& run_dir) override;
   nlohmann::json describe() const override;
+  /// Data parallel: rank r takes its contiguous slice of each minibatch; the loss and gradient
+  /// are divided by the global batch size (its share of the mean). Evaluation needs no reduction.
+  void set_data_parallel(core::Communicator* comm) override;
 
   const LassoData& data() const { return data_; }
   torch::Tensor theta() const { return theta_; }
@@ -131,7 +135,8 @@ class LassoProblem : public core::Problem {
   double lipschitz_ = 0;
   torch::Tensor theta_, grad_;
   std::vector<int64_t> perm_;
-  int64_t batch_begin_ = 0, batch_end_ = 0;
+  int64_t batch_begin_ = 0, batch_end_ = 0, batch_m_ = 0;  ///< this rank's slice, the global batch size
+  int64_t dp_rank_ = 0, dp_world_ = 1;
   std::map<double, LassoSolution> references_;
   double last_lambda_ = std::numeric_limits<double>::quiet_NaN();
   std::string last_reg_;

@@ -7,7 +7,9 @@ PKGS=(build-essential cmake git pkg-config ca-certificates
       libyaml-cpp-dev libcli11-dev nlohmann-json3-dev zlib1g-dev gnuplot-nox
       dataset-fashion-mnist ccache
       python3-pip unzip    # third_party/fetch-libtorch.sh (LibTorch 2.x wheel for the CUDA build)
-      clang libclang-rt-dev)   # libFuzzer + sanitizer runtimes: tests/fuzz/run.sh (issue 17)
+      clang libclang-rt-dev    # libFuzzer + sanitizer runtimes: tests/fuzz/run.sh (issue 17)
+      libgloo-dev                          # c10d ProcessGroupGloo (data parallel on CPU, issue 16)
+      munge slurmctld slurmd slurm-client)  # single-node Slurm of the SlurmRoundTrip ctest (issue 16)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
