@@ -46,6 +46,10 @@ class Problem {
  public:
   virtual ~Problem() = default;
   virtual std::string name() const = 0;
+  /// Tells the problem the run's regularizer (may be nullptr) and λ. The harness calls it once,
+  /// before parameter_groups(). Default: ignored. A problem that carries its own penalty (the
+  /// classification problem's hard-concrete L0 gates) takes its weight λ from here.
+  virtual void set_objective(const RegularizerPtr& /*regularizer*/, double /*lambda*/) {}
   virtual std::vector<ProblemParamGroup> parameter_groups() = 0;
   virtual int64_t batches_per_epoch() const = 0;
   /// Reshuffles the minibatches of epoch `epoch` from `seed` (deterministic).

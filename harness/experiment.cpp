@@ -18,6 +18,7 @@
 #include "core/regularizer.h"
 #include "harness/io.h"
 #include "proxbench_build_config.h"
+#include "reports/claims.h"
 
 namespace fs = std::filesystem;
 
@@ -310,7 +311,8 @@ Experiment make_experiment(json doc, const std::string& file, const std::map<std
   if (!doc.is_object()) c.fail("", "an experiment must be a YAML map (name:, problem:, optimizers:, ...)");
   c.keys(doc, "",
          {"name", "description", "problem", "init", "regularizer", "lambda", "optimizers", "seeds", "budget",
-          "log_every", "checkpoint_every", "probes", "schedule", "report", "plugins", "divergence_factor"});
+          "log_every", "eval_every", "checkpoint_every", "probes", "schedule", "report", "plugins", "claims",
+          "divergence_factor"});
   Experiment ex;
   ex.file = file;
   if (!doc.contains("name") || !doc["name"].is_string() || !valid_name(doc["name"]))
@@ -380,6 +382,16 @@ Experiment make_experiment(json doc, const std::string& file, const std::map<std
       c.fail("divergence_factor", "must be a number >= 0 (0: no bound), got " + d.dump());
     divergence = d;
   }
+  // eval_every: steps between the full-data evaluations of logged rows (rows in between carry the
+  // probes only); "epoch" = once per epoch; absent/0 = every logged row. Kept out of the spec when
+  // absent, so the run ids of experiments without it do not change.
+  json eval_every;
+  if (doc.contains("eval_every")) {
+    const json& e = doc["eval_every"];
+    if (!(e.is_string() && e == "epoch") && !(e.is_number_integer() && e.get<int64_t>() >= 0))
+      c.fail("eval_every", "must be an integer >= 0 (steps) or 'epoch', got " + e.dump());
+    eval_every = e;
+  }
   bool probes = true;
   if (doc.contains("probes")) {
     if (!doc["probes"].is_boolean()) c.fail("probes", "must be true or false");
@@ -390,6 +402,18 @@ Experiment make_experiment(json doc, const std::string& file, const std::map<std
   if (doc.contains("report")) {
     if (!doc["report"].is_object()) c.fail("report", "must be a map {recipes: [...], title: ...}");
     c.keys(doc["report"], "report", {"recipes", "title", "notes"});
+  }
+
+  if (doc.contains("claims")) {
+    try {
+      reports::validate_claims(doc["claims"], file);
+    } catch (const Error& e) {
+      std::string msg = e.what();  // "file: 'claims[i]...': ..." → with the line of that key
+      auto q = msg.find("'claims");
+      std::string path = q == std::string::npos ? "claims" : msg.substr(q + 1, msg.find('\'', q + 1) - q - 1);
+      c.fail(path,
+             msg.substr(std::min(msg.size(), msg.find("': ", q) == std::string::npos ? 0 : msg.find("': ", q) + 3)));
+    }
   }
 
   // problems (× grid × init)
@@ -454,15 +478,20 @@ Experiment make_experiment(json doc, const std::string& file, const std::map<std
       if (regs.size() > max_runs) c.fail(path, "above the plan limit of " + std::to_string(max_runs) + " runs (--max-runs)");
     }
   }
-  // optimizers (× grid)
+  // optimizers (× grid); an entry may override the regularizer (`regularizer:` one map or a list,
+  // replacing the top-level one for its runs) and add problem options (`problem: {key: value}`,
+  // merged into every problem's options for its runs) — a baseline that is a different model or
+  // penalty (e.g. hard-concrete L0 gates trained with Adam beside ProxGen l0)
   std::vector<json> opts;
+  std::vector<std::vector<json>> opt_regs;  // per entry of opts: its own regularizers (empty: the global ones)
+  std::vector<json> opt_problem;            // per entry: problem options to merge
   const json& ol = doc["optimizers"];
   if (!ol.is_array() || ol.empty()) c.fail("optimizers", "must be a non-empty list of {name:, options:}");
   for (size_t i = 0; i < ol.size(); ++i) {
     std::string path = "optimizers[" + std::to_string(i) + "]";
     const json& m = ol[i];
     if (!m.is_object() || !m.contains("name") || !m["name"].is_string()) c.fail(path, "must be a map with a 'name'");
-    c.keys(m, path, {"name", "label", "options", "grid", "schedule"});
+    c.keys(m, path, {"name", "label", "options", "grid", "schedule", "regularizer", "problem"});
     std::string name = m["name"];
     if (!core::optimizer_registry().contains(name))
       c.fail(path + ".name", "unknown optimizer '" + name + "' (known: " + core::optimizer_registry().known() + ")");
@@ -472,40 +501,87 @@ Experiment make_experiment(json doc, const std::string& file, const std::map<std
     check_schedule(c, sched, path + ".schedule");
     if (m.contains("label") && !m["label"].is_string()) c.fail(path + ".label", "must be a string");
     std::string label = m.value("label", name);
+    std::vector<json> own_regs;
+    std::vector<core::RegularizerPtr> own_objs;
+    if (m.contains("regularizer")) {
+      json sub = {{"regularizer", m["regularizer"]}};
+      for (auto& [rp, rm] : as_list_of_maps(c, sub, "regularizer")) {
+        std::string rname = rm["name"];
+        const std::string full = path + "." + rp;
+        if (!core::regularizer_registry().contains(rname))
+          c.fail(full + ".name",
+                 "unknown regularizer '" + rname + "' (known: " + core::regularizer_registry().known() + ")");
+        if (rm.contains("grid")) c.fail(full + ".grid", "an optimizer's own regularizer takes no grid (list the maps)");
+        json ro = options_of(rm, {"name"});
+        try {
+          own_objs.push_back(core::make_regularizer(rname, core::OptionMap(ro, "regularizer '" + rname + "'")));
+        } catch (const Error& e) {
+          c.fail(full, e.what());
+        }
+        own_regs.push_back({{"name", rname}, {"options", ro}});
+      }
+    }
+    json prob = m.value("problem", json::object());
+    if (!prob.is_object()) c.fail(path + ".problem", "must be a map of problem option: value");
+    for (const auto& pr : problems) {
+      const auto& entry = core::problem_registry().get(pr["name"]);
+      if (entry.params.empty()) continue;
+      std::set<std::string> known;
+      for (const auto& p : entry.params) known.insert(p.name);
+      c.keys(prob, path + ".problem", known);
+    }
     for (auto& o : expand_grid(c, base, m.contains("grid") ? &m["grid"] : nullptr, path + ".grid")) {
-      dry_build_optimizer(c, path, name, o, reg_objs.front(), lambdas.front());
+      dry_build_optimizer(c, path, name, o, own_objs.empty() ? reg_objs.front() : own_objs.front(), lambdas.front());
       opts.push_back({{"name", name}, {"label", label}, {"options", o}, {"schedule", sched}});
+      opt_regs.push_back(own_regs);
+      opt_problem.push_back(prob);
       if (opts.size() > max_runs) c.fail(path, "above the plan limit of " + std::to_string(max_runs) + " runs (--max-runs)");
     }
   }
 
-  // the product, seeds innermost: its size is checked before anything is allocated
-  size_t total = plan_mul(plan_mul(plan_mul(plan_mul(problems.size(), regs.size()), lambdas.size()), opts.size()),
-                          seeds.size());
+  // the product, seeds innermost (an entry with its own regularizers runs them in place of the
+  // global list, once): its size is checked before anything is allocated
+  size_t per_problem = 0;
+  for (size_t oi = 0; oi < opts.size() && per_problem != std::numeric_limits<size_t>::max(); ++oi)
+    per_problem = std::min(std::numeric_limits<size_t>::max() - 1,
+                           per_problem + plan_mul(opt_regs[oi].empty() ? regs.size() : opt_regs[oi].size(),
+                                                  plan_mul(lambdas.size(), seeds.size())));
+  size_t total = plan_mul(problems.size(), per_problem);
   if (total > max_runs)
-    c.fail("", "the plan has " + (total == std::numeric_limits<size_t>::max() ? std::string("too many") : std::to_string(total)) +
+    c.fail("", "the plan has " + (total >= std::numeric_limits<size_t>::max() - 1 ? std::string("too many") : std::to_string(total)) +
                    " runs (" + std::to_string(problems.size()) + " problems x " + std::to_string(regs.size()) +
                    " regularizers x " + std::to_string(lambdas.size()) + " lambdas x " + std::to_string(opts.size()) +
                    " optimizer settings x " + std::to_string(seeds.size()) + " seeds), above the limit of " +
                    std::to_string(max_runs) + " (raise it with --max-runs N)");
   ex.runs.reserve(total);
   size_t index = 0;
-  for (const auto& pr : problems)
-    for (const auto& rg : regs)
+  for (const auto& pr0 : problems)
+    for (size_t ri = 0; ri < regs.size(); ++ri)
       for (double lam : lambdas)
-        for (const auto& op : opts)
-          for (int64_t seed : seeds) {
-            RunSpec r;
-            json optimizer = {{"name", op["name"]}, {"label", op["label"]}, {"options", op["options"]}};
-            r.spec = {{"experiment", ex.name}, {"problem", pr},          {"regularizer", rg},
-                      {"lambda", lam},         {"optimizer", optimizer}, {"schedule", op["schedule"]},
-                      {"seed", seed},          {"budget", budget},       {"log_every", log_every},
-                      {"checkpoint_every", checkpoint_every},            {"probes", probes}};
-            if (!divergence.is_null()) r.spec["divergence_factor"] = divergence;
-            r.id = run_id(r.spec);
-            r.index = index++;
-            ex.runs.push_back(std::move(r));
-          }
+        for (size_t oi = 0; oi < opts.size(); ++oi) {
+          const auto& op = opts[oi];
+          std::vector<json> rlist = opt_regs[oi].empty() ? std::vector<json>{regs[ri]} : opt_regs[oi];
+          if (!opt_regs[oi].empty() && ri > 0) continue;
+          json pr = pr0;
+          for (auto it = opt_problem[oi].begin(); it != opt_problem[oi].end(); ++it)
+            pr["options"][it.key()] = it.value();
+          for (const auto& rg : rlist)
+            for (int64_t seed : seeds) {
+              RunSpec r;
+              json optimizer = {{"name", op["name"]}, {"label", op["label"]}, {"options", op["options"]}};
+              r.spec = {{"experiment", ex.name},  {"problem", pr},
+                        {"regularizer", rg},      {"lambda", lam},
+                        {"optimizer", optimizer}, {"schedule", op["schedule"]},
+                        {"seed", seed},           {"budget", budget},
+                        {"log_every", log_every}, {"checkpoint_every", checkpoint_every},
+                        {"probes", probes}};
+              if (!eval_every.is_null()) r.spec["eval_every"] = eval_every;
+              if (!divergence.is_null()) r.spec["divergence_factor"] = divergence;
+              r.id = run_id(r.spec);
+              r.index = index++;
+              ex.runs.push_back(std::move(r));
+            }
+        }
   std::set<std::string> ids;
   for (const auto& r : ex.runs)
     if (!ids.insert(r.id).second) c.fail("", "two runs resolve to the same spec (duplicate entries?): " + r.spec.dump());

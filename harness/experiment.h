@@ -24,13 +24,22 @@
 //       options: {preconditioner: adam, lr: 0.01}
 //       grid: {lr: [0.01, 0.003]}     # optional hyper-parameter grid
 //       schedule: {type: step, milestones: [30, 60], factor: 0.1}   # lr schedule, in epochs
+//       regularizer: {name: none}     # optional: this entry's own regularizer(s) (one map or a
+//                                     # list, no grid) in place of the top-level list
+//       problem: {l0_gates: hard_concrete}   # optional: problem options merged for its runs
 //   seeds: [1, 2, 3]                  # a list, or a count N meaning 1..N (default 1)
 //   budget: {epochs: 20}              # epochs | steps (planned length) and/or seconds (wall cap)
 //   log_every: 10                     # steps between trajectory rows (default: once per epoch)
+//   eval_every: epoch                 # steps (or 'epoch') between the rows that also evaluate the
+//                                     # full-data metrics; rows in between hold the probes only
+//                                     # (metric columns NaN). Default: every row evaluates
 //   checkpoint_every: 0               # epochs between checkpoints (0: none; for network runs)
 //   probes: true                      # per-step probes (‖Δθ‖, ‖g‖, λ_min, ...)
 //   schedule: {type: constant}        # default lr schedule of every optimizer entry
 //   report: {recipes: [lasso_fig3]}   # optional: report recipes (default: chosen by problem)
+//   claims: [{id, text, source, check: {kind: compare, ...}, paper_scale: {...}}]
+//                                     # the paper's claims about this experiment, judged by the
+//                                     # report (reports/claims.h; validated here)
 //   plugins: [libmyopt.so]            # optional: plugin libraries (paths relative to this file),
 //                                     # loaded before validation (same as `--plugin`)
 //   divergence_factor: 1.0e6          # a logged objective above factor × max(|F_0|, 1) ends the run

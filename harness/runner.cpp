@@ -190,6 +190,7 @@ json run_one(const RunSpec& run, const std::string& dir, const std::function<voi
         if (!dp) throw Error("problem '" + pname + "' does not support data parallelism (--nproc, torchrun, srun)");
         dp->set_data_parallel(comm);
       }
+      problem->set_objective(reg, lambda);
       std::vector<core::ParamGroupSpec> groups;
       for (auto& g : problem->parameter_groups())
         groups.push_back({g.params, g.regularized ? reg : nullptr, g.regularized ? lambda : 0.0});
@@ -233,22 +234,30 @@ json run_one(const RunSpec& run, const std::string& dir, const std::function<voi
     // ends the run as diverged (0: no bound).
     const double div_factor = spec.value("divergence_factor", kDefaultDivergenceFactor);
     double initial_objective = resumed ? initial_objective_of(s.trajectory) : kNaN;
+    // rows whose step is not a multiple of eval_every keep the probes and leave the metrics NaN
+    int64_t eval_every = 0;
+    if (spec.contains("eval_every"))
+      eval_every = spec["eval_every"].is_string() ? bpe : spec["eval_every"].get<int64_t>();
     core::EvalContext ctx{reg, lambda, opt.get()};
     core::StepStats last_stats;
     double last_lr = base_lr.empty() ? kNaN : base_lr[0];
     setup_s = seconds_since(t_start);
 
     // one trajectory row: probes of the last step, then full-data metrics (timed apart)
-    int64_t last_logged = -1;
+    int64_t last_logged = -1, last_full = -1;
     enum Row { kRowOk, kRowNonFinite, kRowTooLarge };
-    auto log_row = [&](bool initial) -> Row {
+    auto log_row = [&](bool initial, bool final_row) -> Row {
       last_logged = s.step;
-      auto t0 = Clock::now();
-      problem->set_training(false);
-      torch::NoGradGuard ng;
-      last_metrics = problem->evaluate(ctx);
-      problem->set_training(true);
-      s.t_eval += seconds_since(t0);
+      const bool full = initial || final_row || eval_every <= 0 || s.step % eval_every == 0 || last_metrics.empty();
+      if (full) {
+        last_full = s.step;
+        auto t0 = Clock::now();
+        problem->set_training(false);
+        torch::NoGradGuard ng;
+        last_metrics = problem->evaluate(ctx);
+        problem->set_training(true);
+        s.t_eval += seconds_since(t0);
+      }
       if (s.trajectory.empty()) {
         s.trajectory = kProbeColumns;
         for (const auto& m : last_metrics) s.trajectory += "," + m.first;
@@ -264,10 +273,11 @@ json run_one(const RunSpec& run, const std::string& dir, const std::function<voi
                       (initial ? "nan" : st.accepted ? "1" : "0");
       double obj = kNaN;
       for (const auto& m : last_metrics) {
-        s.trajectory += "," + fmt(m.second);
+        s.trajectory += "," + fmt(full ? m.second : kNaN);
         if (m.first == "objective") obj = m.second;
       }
       s.trajectory += "\n";
+      if (!full) return true;
       if (on_step) on_step(s.step, total_steps, obj);
       bool has_obj = false;
       for (const auto& m : last_metrics) has_obj |= m.first == "objective";
@@ -281,7 +291,7 @@ json run_one(const RunSpec& run, const std::string& dir, const std::function<voi
     };
 
     bool stop = false;
-    if (!resumed && log_row(true) != kRowOk) status = "diverged", message = "objective is not finite at the initial point", stop = true;
+    if (!resumed && log_row(true, false) != kRowOk) status = "diverged", message = "objective is not finite at the initial point", stop = true;
     auto closure = core::data_parallel_closure(*problem, comm);  // + bucketed all-reduce across ranks
     while (!stop && (total_steps < 0 || s.step < total_steps)) {
       problem->begin_epoch(s.epoch, seed);
@@ -307,7 +317,7 @@ json run_one(const RunSpec& run, const std::string& dir, const std::function<voi
         bool loss_bad = std::isnan(last_stats.loss) ? false : !std::isfinite(last_stats.loss);
         bool last = s.step == total_steps;
         if (loss_bad || s.step % log_every == 0 || last) {
-          const Row row = log_row(false);
+          const Row row = log_row(false, last || loss_bad);
           if (row != kRowOk || loss_bad) {
             status = "diverged";
             if (row == kRowTooLarge && !loss_bad)
@@ -342,7 +352,13 @@ json run_one(const RunSpec& run, const std::string& dir, const std::function<voi
       }
     }
     // make sure the last row is the final point
-    if (status != "diverged" && last_logged != s.step) log_row(false);
+    if (status != "diverged" && last_full != s.step) {
+      if (last_logged == s.step) {  // a probes-only row at the last step: replace it by a full one
+        const auto cut = s.trajectory.rfind('\n', s.trajectory.size() - 2);
+        s.trajectory.erase(cut + 1);
+      }
+      log_row(false, true);
+    }
     if (status != "diverged") {  // once-after-training metrics (e.g. a pruning sweep), timed as evaluation
       auto t0 = Clock::now();
       problem->set_training(false);

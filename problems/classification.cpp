@@ -3,6 +3,7 @@
 #include "core/distributed.h"
 
 #include <cmath>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -23,6 +24,9 @@ std::string layer_name(const std::string& param_name) {
 }
 
 std::string prune_key(int k) { return "prune/1e-" + std::to_string(k); }
+
+// Hard-concrete constants (Louizos et al. 2018): temperature β, stretch interval (γ, ζ).
+constexpr double kBeta = 2.0 / 3.0, kGamma = -0.1, kZeta = 1.1;
 
 }  // namespace
 
@@ -50,6 +54,16 @@ ClassificationOptions ClassificationOptions::from(const core::OptionMap& o) {
     o.fail("option 'device' = 'cuda' but no CUDA device is available to this LibTorch build; use device: cpu");
   c.regularize_bias_bn = o.get_bool("regularize_bias_bn", false);
   c.layer_metrics = o.get_bool("layer_metrics", true);
+  c.l0_gates = o.get_string("l0_gates", c.l0_gates);
+  if (c.l0_gates != "none" && c.l0_gates != "hard_concrete")
+    o.fail("option 'l0_gates' = '" + c.l0_gates + "' must be none or hard_concrete");
+  c.l0_gates_droprate_init = o.get_double("l0_gates_droprate_init", c.l0_gates_droprate_init);
+  if (!(c.l0_gates_droprate_init > 0 && c.l0_gates_droprate_init < 1))
+    o.fail("option 'l0_gates_droprate_init' = " + std::to_string(c.l0_gates_droprate_init) + " must be in (0, 1)");
+  c.warm_start_epochs = get_int_min(o, "warm_start_epochs", 0, 0);
+  c.warm_start_lr = o.get_double("warm_start_lr", c.warm_start_lr);
+  if (!(c.warm_start_lr > 0)) o.fail("option 'warm_start_lr' = " + std::to_string(c.warm_start_lr) + " must be > 0");
+  c.binarize_eval = o.get_bool("binarize_eval", false);
   c.synthetic_train = get_int_min(o, "synthetic_train", c.synthetic_train, 1);
   c.synthetic_test = get_int_min(o, "synthetic_test", c.synthetic_test, 1);
   c.synthetic_size = get_int_min(o, "synthetic_size", c.synthetic_size, 4);
@@ -115,11 +129,13 @@ void ClassificationProblem::setup(uint64_t seed) {
                                              train_.height()});
   model_->to(device_);
   model_->train(true);
+  seed_ = seed;
+  if (opts_.warm_start_epochs > 0) warm_start(seed);
   // Conv2d / Linear weights are regularized; everything else (biases, BatchNorm) is not.
-  std::set<const void*> weights;
+  std::map<const void*, std::pair<std::shared_ptr<torch::nn::Module>, bool>> weights;  // → module, is conv
   for (const auto& m : model_->modules(false)) {
-    if (auto* c = m->as<torch::nn::Conv2d>()) weights.insert(c->weight.unsafeGetTensorImpl());
-    if (auto* l = m->as<torch::nn::Linear>()) weights.insert(l->weight.unsafeGetTensorImpl());
+    if (auto* c = m->as<torch::nn::Conv2d>()) weights[c->weight.unsafeGetTensorImpl()] = {m, true};
+    if (auto* l = m->as<torch::nn::Linear>()) weights[l->weight.unsafeGetTensorImpl()] = {m, false};
   }
   for (const auto& kv : model_->named_parameters()) {
     if (weights.count(kv.value().unsafeGetTensorImpl()) || opts_.regularize_bias_bn)
@@ -127,13 +143,113 @@ void ClassificationProblem::setup(uint64_t seed) {
     else
       other_params_.push_back(kv.value());
   }
-  seed_ = seed;
+  if (opts_.l0_gates == "hard_concrete") {
+    const double init = std::log(1.0 - opts_.l0_gates_droprate_init) - std::log(opts_.l0_gates_droprate_init);
+    for (size_t i = 0; i < reg_params_.size(); ++i) {
+      auto it = weights.find(reg_params_[i].second.unsafeGetTensorImpl());
+      if (it == weights.end()) {  // a bias / BatchNorm tensor under regularize_bias_bn: no gate
+        gate_modules_.push_back(nullptr);
+        gate_conv_.push_back(false);
+        log_alpha_.emplace_back();
+        continue;
+      }
+      const auto& w = reg_params_[i].second;
+      const int64_t n = it->second.second ? w.size(0) : w.size(1);  // conv: output channels; linear: inputs
+      auto la = model_->register_parameter("l0_log_alpha_" + std::to_string(i),
+                                           (torch::randn({n}, w.options()) * 0.01 + init).detach());
+      gate_modules_.push_back(it->second.first);
+      gate_conv_.push_back(it->second.second);
+      log_alpha_.push_back(la);
+      other_params_.push_back(la);
+    }
+  }
   begin_epoch(0, seed);
+}
+
+void ClassificationProblem::warm_start(uint64_t seed) {
+  torch::optim::Adam adam(model_->parameters(), torch::optim::AdamOptions(opts_.warm_start_lr));
+  for (int64_t e = 0; e < opts_.warm_start_epochs; ++e) {
+    // epochs -N..-1 of the run's data order (the run itself visits epochs 0, 1, ...)
+    begin_epoch(-(opts_.warm_start_epochs - e), seed);
+    for (int64_t b = 0; b < batches_per_epoch(); ++b) {
+      select_batch(b);
+      closure_loss(true);
+      adam.step();
+    }
+  }
+  for (auto& p : model_->parameters())
+    if (p.grad().defined()) p.grad().zero_();
+  warm_test_accuracy_ = eval_pass(test_, 0).first;
+}
+
+void ClassificationProblem::set_objective(const core::RegularizerPtr& regularizer, double lambda) {
+  lambda_ = lambda;
+  if (opts_.l0_gates != "none" && regularizer && regularizer->name() != "none")
+    throw Error("classification: l0_gates: " + opts_.l0_gates +
+                " carries the L0 penalty itself; the run's regularizer must "
+                "be none, got '" +
+                regularizer->name() + "' (give the optimizer entry regularizer: {name: none})");
+}
+
+torch::Tensor ClassificationProblem::expected_l0() {
+  auto total = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
+  for (size_t i = 0; i < log_alpha_.size(); ++i) {
+    if (!gate_modules_[i]) continue;
+    const auto& w = reg_params_[i].second;
+    const double group = double(w.numel() / log_alpha_[i].numel());
+    total = total + group * torch::sigmoid(log_alpha_[i] - kBeta * std::log(-kGamma / kZeta)).sum().to(torch::kFloat64);
+  }
+  return total;
+}
+
+namespace {
+torch::Tensor gate_values(const torch::Tensor& log_alpha, bool sample) {
+  torch::Tensor s;
+  if (sample) {
+    auto u = torch::rand_like(log_alpha).clamp(1e-6, 1.0 - 1e-6);
+    s = torch::sigmoid((torch::log(u) - torch::log(1 - u) + log_alpha) / kBeta);
+  } else {
+    s = torch::sigmoid(log_alpha);
+  }
+  return (s * (kZeta - kGamma) + kGamma).clamp(0.0, 1.0);
+}
+torch::Tensor gated(const torch::Tensor& w, const torch::Tensor& z, bool conv) {
+  return conv ? w * z.view({-1, 1, 1, 1}) : w * z.view({1, -1});
+}
+}  // namespace
+
+torch::Tensor ClassificationProblem::effective_weight(size_t i) {
+  const auto& w = reg_params_[i].second;
+  if (log_alpha_.empty() || !gate_modules_[i]) return w.detach();
+  torch::NoGradGuard g;
+  return gated(w.detach(), gate_values(log_alpha_[i].detach(), false), gate_conv_[i]);
+}
+
+void ClassificationProblem::apply_gates(bool sample) {
+  for (size_t i = 0; i < log_alpha_.size(); ++i) {
+    if (!gate_modules_[i]) continue;
+    auto w = gated(reg_params_[i].second, gate_values(log_alpha_[i], sample), gate_conv_[i]);
+    if (gate_conv_[i])
+      gate_modules_[i]->as<torch::nn::Conv2d>()->weight = w;
+    else
+      gate_modules_[i]->as<torch::nn::Linear>()->weight = w;
+  }
+}
+
+void ClassificationProblem::restore_gates() {
+  for (size_t i = 0; i < log_alpha_.size(); ++i) {
+    if (!gate_modules_[i]) continue;
+    if (gate_conv_[i])
+      gate_modules_[i]->as<torch::nn::Conv2d>()->weight = reg_params_[i].second;
+    else
+      gate_modules_[i]->as<torch::nn::Linear>()->weight = reg_params_[i].second;
+  }
 }
 
 std::vector<core::ProblemParamGroup> ClassificationProblem::parameter_groups() {
   std::vector<core::ProblemParamGroup> g;
-  core::ProblemParamGroup w{"weights", {}, true};
+  // with gates the weights go unregularized: the gates carry the L0 penalty (in the loss)
+  core::ProblemParamGroup w{"weights", {}, log_alpha_.empty()};
   for (const auto& kv : reg_params_) w.params.push_back(kv.second);
   g.push_back(std::move(w));
   if (!other_params_.empty()) g.push_back(core::ProblemParamGroup{"biases_bn", other_params_, false});
@@ -180,23 +296,42 @@ void ClassificationProblem::select_batch(int64_t index) {
 
 torch::Tensor ClassificationProblem::closure_loss(bool with_grad) {
   if (!x_.defined()) throw Error("classification: closure_loss called before select_batch");
+  const bool gates = !log_alpha_.empty();
   if (with_grad) {
     for (auto& p : model_->parameters())
       if (p.grad().defined()) p.grad().zero_();
-    auto loss = torch::nn::functional::cross_entropy(model_->forward(x_), y_);
-    if (dp_world_ > 1) loss = loss * (double(x_.size(0)) / double(batch_m_));  // this rank's share
-    loss.backward();
-    auto l = loss.detach();
+    if (gates) apply_gates(true);
+    torch::Tensor loss;
+    try {
+      loss = torch::nn::functional::cross_entropy(model_->forward(x_), y_);
+    } catch (...) {
+      if (gates) restore_gates();
+      throw;
+    }
+    // data parallel: this rank's share of the global mean (the ranks' losses and gradients are
+    // summed), and 1/world of the gate penalty
+    if (dp_world_ > 1) loss = loss * (double(x_.size(0)) / double(batch_m_));
+    auto total = gates ? loss + (lambda_ / double(dp_world_) * expected_l0()).to(loss.scalar_type()) : loss;
+    total.backward();
+    if (gates) restore_gates();
     if (!batch_counted_) {
-      running_sum_ += l.item<double>();
+      running_sum_ += loss.detach().item<double>();
       ++running_count_;
       batch_counted_ = true;
     }
-    return l;
+    return total.detach();
   }
   torch::NoGradGuard guard;
-  auto loss = torch::nn::functional::cross_entropy(model_->forward(x_), y_);
-  return dp_world_ > 1 ? loss * (double(x_.size(0)) / double(batch_m_)) : loss;
+  const double share = dp_world_ > 1 ? double(x_.size(0)) / double(batch_m_) : 1.0;
+  if (!gates) {
+    auto loss = torch::nn::functional::cross_entropy(model_->forward(x_), y_);
+    return dp_world_ > 1 ? loss * share : loss;
+  }
+  apply_gates(true);
+  auto l = torch::nn::functional::cross_entropy(model_->forward(x_), y_);
+  restore_gates();
+  if (dp_world_ > 1) l = l * share;
+  return l + (lambda_ / double(dp_world_) * expected_l0()).to(l.scalar_type());
 }
 
 void ClassificationProblem::set_data_parallel(core::Communicator* comm) {
@@ -219,6 +354,11 @@ std::pair<double, double> ClassificationProblem::eval_pass(const ImageDataset& d
   const bool was_training = model_->is_training();
   model_->eval();
   torch::NoGradGuard guard;
+  apply_gates(false);
+  struct Restore {
+    ClassificationProblem* p;
+    ~Restore() { p->restore_gates(); }
+  } restore{this};
   double loss_sum = 0;
   int64_t correct = 0;
   for (int64_t lo = 0; lo < n; lo += opts_.eval_batch_size) {
@@ -252,20 +392,25 @@ core::Metrics ClassificationProblem::evaluate(const core::EvalContext& ctx) {
   const auto train = eval_pass(train_, opts_.train_eval_subset);
   const auto test = eval_pass(test_, 0);
   double reg = 0;
-  if (ctx.regularizer)
+  const bool gates = !log_alpha_.empty();
+  if (gates) {  // R = ‖W ⊙ z‖₀ of the effective weights (the l0 value a ProxGen l0 run reports)
+    for (size_t i = 0; i < reg_params_.size(); ++i) reg += double(effective_weight(i).ne(0).sum().item<int64_t>());
+  } else if (ctx.regularizer) {
     for (const auto& kv : reg_params_) reg += ctx.regularizer->value(kv.second.detach().to(torch::kCPU).contiguous());
+  }
   m.emplace_back("train_loss", train.second);
   m.emplace_back("train_loss_running",
                  running_count_ > 0 ? running_sum / double(running_count_) : std::numeric_limits<double>::quiet_NaN());
   m.emplace_back("regularizer", reg);
-  m.emplace_back("objective", train.second + ctx.lambda * reg);
+  m.emplace_back("objective", train.second + (gates ? lambda_ : ctx.lambda) * reg);
   m.emplace_back("test_loss", test.second);
   m.emplace_back("test_accuracy", test.first);
   torch::NoGradGuard guard;
   int64_t total = 0, zero = 0, small = 0;
   core::Metrics layers;
-  for (const auto& kv : reg_params_) {
-    auto a = kv.second.detach().abs();
+  for (size_t i = 0; i < reg_params_.size(); ++i) {
+    const auto& kv = reg_params_[i];
+    auto a = effective_weight(i).abs();
     const int64_t z = a.eq(0).sum().item<int64_t>();
     total += a.numel();
     zero += z;
@@ -275,6 +420,15 @@ core::Metrics ClassificationProblem::evaluate(const core::EvalContext& ctx) {
   }
   m.emplace_back("pct_zero", total ? 100.0 * double(zero) / double(total) : 0.0);
   m.emplace_back("pct_small", total ? 100.0 * double(small) / double(total) : 0.0);
+  if (gates) {
+    int64_t open = 0, n = 0;
+    for (size_t i = 0; i < log_alpha_.size(); ++i)
+      if (gate_modules_[i]) {
+        open += gate_values(log_alpha_[i].detach(), false).gt(0).sum().item<int64_t>();
+        n += log_alpha_[i].numel();
+      }
+    m.emplace_back("gates_open_pct", n ? 100.0 * double(open) / double(n) : 0.0);
+  }
   m.insert(m.end(), layers.begin(), layers.end());
   return m;
 }
@@ -296,7 +450,7 @@ core::Metrics ClassificationProblem::pruning_sweep(int k_max) {
         p.copy_(saved[i]);
         p.masked_fill_(saved[i].abs().le(thr), 0.0);
         total += p.numel();
-        zero += p.eq(0).sum().item<int64_t>();
+        zero += effective_weight(i).eq(0).sum().item<int64_t>();
       }
     }
     const auto acc = eval_pass(test_, 0);
@@ -310,7 +464,26 @@ core::Metrics ClassificationProblem::pruning_sweep(int k_max) {
 
 core::Metrics ClassificationProblem::final_metrics(const core::EvalContext&) {
   sync_buffers();
-  return pruning_sweep(8);
+  core::Metrics m = pruning_sweep(8);
+  const double acc = eval_pass(test_, 0).first;
+  m.emplace_back("test_error", 100.0 - acc);
+  if (opts_.warm_start_epochs > 0) {
+    m.emplace_back("warm_start/test_accuracy", warm_test_accuracy_);
+    m.emplace_back("warm_start/test_error", 100.0 - warm_test_accuracy_);
+  }
+  if (opts_.binarize_eval) {  // sign(w) on a copy, as ProxQuant's binarized evaluation
+    std::vector<torch::Tensor> saved;
+    torch::NoGradGuard guard;
+    for (const auto& kv : reg_params_) {
+      saved.push_back(kv.second.detach().clone());
+      kv.second.copy_(torch::sign(kv.second));
+    }
+    const double bacc = eval_pass(test_, 0).first;
+    for (size_t i = 0; i < reg_params_.size(); ++i) reg_params_[i].second.copy_(saved[i]);
+    m.emplace_back("binary/test_accuracy", bacc);
+    m.emplace_back("binary/test_error", 100.0 - bacc);
+  }
+  return m;
 }
 
 void ClassificationProblem::save_state(torch::serialize::OutputArchive& archive) {
@@ -385,6 +558,13 @@ std::vector<core::ParamDoc> docs() {
       {"device", "cpu", "cpu | cuda (error when CUDA is absent)"},
       {"regularize_bias_bn", "false", "regularize biases and BatchNorm parameters too"},
       {"layer_metrics", "true", "report layer/<name>/pct_zero for every regularized tensor"},
+      {"l0_gates", "none",
+       "none | hard_concrete: Louizos et al. 2018 L0 gates per conv output channel / linear input, "
+       "penalty lambda * expected L0 (run regularizer must be none; train with Adam)"},
+      {"l0_gates_droprate_init", "0.5", "initial gate drop rate p, log alpha ~ N(log((1-p)/p), 0.01^2), in (0, 1)"},
+      {"warm_start_epochs", "0", "full-precision warm start: N epochs of Adam before the run, >= 0"},
+      {"warm_start_lr", "1e-3", "step size of the warm start's Adam, > 0"},
+      {"binarize_eval", "false", "after training also evaluate sign(w) of the regularized weights (binary/test_error)"},
       {"synthetic_train", "2048", "synthetic training examples, >= 1"},
       {"synthetic_test", "512", "synthetic test examples, >= 1"},
       {"synthetic_size", "32", "synthetic image side, >= 4"},

@@ -67,28 +67,20 @@ bool curves_figure(RecipeContext& ctx, const std::string& title, const std::stri
   }
   if (panels.empty()) return false;
   const double floor_log = 1e-16;
-  std::vector<std::string> files;
-  for (size_t ci = 0; ci < R.configs.size(); ++ci) {
-    std::vector<Curve> cs;
-    for (const auto& p : panels) cs.push_back(seed_curve(R.configs[ci], xcol, p.column));
-    std::string text = "# " + R.configs[ci].label + "\n# x";
-    for (const auto& p : panels) text += " " + p.column + "_mean " + p.column + "_min " + p.column + "_max";
-    text += "\n";
-    size_t n = cs[0].x.size();
-    for (size_t i = 0; i < n; ++i) {
-      double xv = cs[0].x[i];
-      if (logx && !(xv > 0)) continue;
-      text += num(xv);
-      for (size_t k = 0; k < panels.size(); ++k) {
-        auto clip = [&](double v) { return panels[k].logy && std::isfinite(v) ? std::max(v, floor_log) : v; };
-        bool ok = i < cs[k].x.size();
-        text += " " + num(ok ? clip(cs[k].mean[i]) : kNaN) + " " + num(ok ? clip(cs[k].lo[i]) : kNaN) + " " +
-                num(ok ? clip(cs[k].hi[i]) : kNaN);
+  // one data file per (config, panel): rows whose column is NaN for every seed (probes-only rows
+  // of eval_every, metrics between evaluations) are left out, so lines join the measured points
+  std::vector<std::vector<std::string>> files(R.configs.size());
+  for (size_t ci = 0; ci < R.configs.size(); ++ci)
+    for (size_t k = 0; k < panels.size(); ++k) {
+      Curve cv = seed_curve(R.configs[ci], xcol, panels[k].column);
+      auto clip = [&](double v) { return panels[k].logy && std::isfinite(v) ? std::max(v, floor_log) : v; };
+      std::string text = "# " + R.configs[ci].label + "\n# x " + panels[k].column + "_mean _min _max\n";
+      for (size_t i = 0; i < cv.x.size(); ++i) {
+        if ((logx && !(cv.x[i] > 0)) || !std::isfinite(cv.mean[i])) continue;
+        text += num(cv.x[i]) + " " + num(clip(cv.mean[i])) + " " + num(clip(cv.lo[i])) + " " + num(clip(cv.hi[i])) + "\n";
       }
-      text += "\n";
+      files[ci].push_back(ctx.out.write_data(stem + "_" + std::to_string(ci) + "_" + std::to_string(k) + ".dat", text));
     }
-    files.push_back(ctx.out.write_data(stem + "_" + std::to_string(ci) + ".dat", text));
-  }
   // layout in pixels: panels side by side, one legend column at the right
   const int n = static_cast<int>(panels.size());
   size_t longest = 0;
@@ -113,12 +105,10 @@ bool curves_figure(RecipeContext& ctx, const std::string& title, const std::stri
     std::string plot;
     for (size_t ci = 0; ci < R.configs.size(); ++ci) {
       auto st = series_style(R, R.configs[ci]);
-      std::string ycol = std::to_string(2 + 3 * k);
       if (bands)
-        plot += std::string(plot.empty() ? "" : ", ") + gp_quote(files[ci]) + " using 1:" + std::to_string(3 + 3 * k) +
-                ":" + std::to_string(4 + 3 * k) + " with filledcurves lc rgb '" + st.color +
-                "' fs transparent solid 0.15 noborder notitle";
-      plot += std::string(plot.empty() ? "" : ", ") + gp_quote(files[ci]) + " using 1:" + ycol + " with lines lc rgb '" +
+        plot += std::string(plot.empty() ? "" : ", ") + gp_quote(files[ci][k]) +
+                " using 1:3:4 with filledcurves lc rgb '" + st.color + "' fs transparent solid 0.15 noborder notitle";
+      plot += std::string(plot.empty() ? "" : ", ") + gp_quote(files[ci][k]) + " using 1:2 with lines lc rgb '" +
               st.color + "' dt " + std::to_string(st.dash) + " lw 2 title " + gp_quote(R.configs[ci].label);
     }
     b += "plot " + plot + "\n";

@@ -210,6 +210,70 @@ void recipe_learning(RecipeContext& ctx) {
                 "initialization); line: mean over seeds, band: min to max over seeds.");
 }
 
+// ---- ProxGen Table 3 --------------------------------------------------------------------------
+
+/// Test error of a config: the binarized model's when measured (binary/test_error), else
+/// 100 − test accuracy.
+std::vector<double> error_over_seeds(const Config& c, bool binary) {
+  std::vector<double> xs;
+  for (const auto* r : c.runs) {
+    double v = binary ? r->metric("binary/test_error") : kNaN;
+    if (!std::isfinite(v)) v = r->metric("test_error");
+    if (!std::isfinite(v)) v = 100.0 - r->metric("test_accuracy");
+    xs.push_back(v);
+  }
+  return xs;
+}
+
+void recipe_binary_table(RecipeContext& ctx) {
+  auto cs = net_configs(ctx.results);
+  if (cs.empty()) return;
+  bool binary = false;
+  for (const auto* c : cs)
+    for (const auto* r : c->runs) binary = binary || std::isfinite(r->metric("binary/test_error"));
+  // columns: the optimizer labels in order of appearance; rows: the models
+  std::vector<std::string> labels, models;
+  for (const auto* c : cs) {
+    if (std::find(labels.begin(), labels.end(), c->optimizer_label) == labels.end())
+      labels.push_back(c->optimizer_label);
+    if (std::find(models.begin(), models.end(), model_of(*c)) == models.end()) models.push_back(model_of(*c));
+  }
+  Table t;
+  t.header = {"model", "full precision (32-bit)"};
+  for (const auto& l : labels) t.header.push_back(l);
+  for (const auto& m : models) {
+    std::vector<double> fp;
+    std::vector<Table::Cell> cells;
+    for (const auto& l : labels) {
+      std::vector<double> err;
+      for (const auto* c : cs)
+        if (model_of(*c) == m && c->optimizer_label == l) {
+          for (double v : error_over_seeds(*c, binary)) err.push_back(v);
+          if (fp.empty())
+            for (const auto* r : c->runs) fp.push_back(r->metric("warm_start/test_error"));
+        }
+      cells.push_back(Table::stat(err, 3));
+    }
+    std::vector<Table::Cell> row = {Table::text(m), Table::stat(fp, 3)};
+    row.insert(row.end(), cells.begin(), cells.end());
+    t.rows.push_back(row);
+  }
+  ctx.out.add_table(
+      "Test error of binary networks (layout of ProxGen Table 3)", "net_binary_table", t,
+      std::string("Test error (%) mean ± std over seeds, one row per model and one column per method. ") +
+          (binary ? "The methods' columns give the binarized model's error (every quantized weight "
+                    "replaced by sign(w) after training, binary/test_error); "
+                  : "No binarized evaluation in these runs: the columns give the trained model's error; ") +
+          "the full-precision column is the warm-start model every run started from "
+          "(warm_start/test_error; n/a without warm_start_epochs).");
+}
+
+PROXBENCH_REGISTER(recipe_registry(),
+                   (RecipeRegistry::Entry{"net_binary_table",
+                                          "ProxGen Table 3: test error of binary networks, models x methods",
+                                          {},
+                                          "problems=none;order=4",
+                                          recipe_binary_table}));
 PROXBENCH_REGISTER(recipe_registry(),
                    (RecipeRegistry::Entry{"net_table", "SR2 Tables 2-3: accuracy, %|w|=0, %|w|<=1e-3 per model/lambda/optimizer",
                                           {}, "problems=classification;order=5", recipe_table}));

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/common.h"
+#include "reports/claims.h"
 
 namespace fs = std::filesystem;
 
@@ -485,6 +486,7 @@ std::vector<std::string> write_reports(const std::string& results_dir, const std
     ExperimentResults r = load_results(d);
     std::string od = out_dir.empty() ? d + "/report" : dirs.size() == 1 ? out_dir : out_dir + "/" + r.name;
     ReportWriter w(od);
+    write_claims(r, w);  // verdicts first: the top of index.html
     if (r.runs.empty()) {
       w.add_note("No finished runs", "<p>The results folder holds no finished run yet.</p>");
     } else {

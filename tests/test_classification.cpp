@@ -184,7 +184,8 @@ TEST(Classification, PruningSweepMonotoneAndRestoresWeights) {
   std::vector<torch::Tensor> before;
   for (const auto& kv : p.regularized()) before.push_back(kv.second.detach().clone());
   auto m = p.final_metrics(core::EvalContext{});
-  ASSERT_EQ(m.size(), 16u);
+  ASSERT_EQ(m.size(), 17u);  // 8 × (accuracy, %zero) + test_error
+  EXPECT_NEAR(metric(m, "test_error"), 100.0 - p.test_accuracy_and_loss().first, 1e-12);
   double prev = 101;
   for (int k = 1; k <= 8; ++k) {
     const double z = metric(m, "prune/1e-" + std::to_string(k) + "/pct_zero");
@@ -249,4 +250,99 @@ TEST(Classification, FashionMnistSubsetIfInstalled) {
   p.begin_epoch(0, 1);
   p.select_batch(0);
   EXPECT_TRUE(std::isfinite(p.closure_loss(true).item<double>()));
+}
+
+// Hard-concrete L0 gates (Louizos et al. 2018): one gate per conv output channel / linear input,
+// the expected-L0 penalty against the closed form σ(log α − β log(−γ/ζ)) written out here, the
+// deterministic test-time gates in the metrics, and the rule that the run's regularizer is none.
+TEST(ClassificationGates, HardConcreteGatesPenaltyAndMetrics) {
+  auto o = tiny();
+  o.augment = false;
+  o.l0_gates = "hard_concrete";
+  ClassificationProblem p(o, 6);
+  auto none = core::make_regularizer("none", core::OptionMap());
+  const double lambda = 1e-3;
+  p.set_objective(none, lambda);
+  EXPECT_THROW(p.set_objective(core::make_regularizer("l1", core::OptionMap()), lambda), Error);
+  auto groups = p.parameter_groups();
+  EXPECT_FALSE(groups[0].regularized);  // the gates carry the penalty
+  // one gate per output channel (4-D conv weight) or input (2-D linear weight)
+  const auto& la = p.gate_log_alphas();
+  ASSERT_EQ(la.size(), p.regularized().size());
+  long double expected = 0;
+  const long double shift = (2.0L / 3.0L) * std::log(0.1L / 1.1L);
+  for (size_t i = 0; i < la.size(); ++i) {
+    const auto& w = p.regularized()[i].second;
+    ASSERT_EQ(la[i].numel(), w.dim() == 4 ? w.size(0) : w.size(1)) << p.regularized()[i].first;
+    EXPECT_LT(std::abs(la[i].mean().item<double>()), 0.05);  // log((1−0.5)/0.5) = 0, noise 0.01
+    auto a = la[i].to(torch::kFloat64);
+    for (int64_t g = 0; g < a.numel(); ++g)
+      expected +=
+          (long double)(w.numel() / la[i].numel()) / (1.0L + std::exp(-((long double)a[g].item<double>() - shift)));
+  }
+  EXPECT_NEAR(p.expected_l0().item<double>(), double(expected), 1e-9 * double(expected));
+  // the penalty's gradient reaches log α; the weights get gradients too
+  p.begin_epoch(0, 6);
+  p.select_batch(0);
+  auto loss = p.closure_loss(true);
+  EXPECT_TRUE(std::isfinite(loss.item<double>()));
+  EXPECT_GT(loss.item<double>(), lambda * 0.5 * double(expected));
+  for (const auto& t : la) ASSERT_TRUE(t.grad().defined() && t.grad().abs().sum().item<double>() > 0);
+  EXPECT_GT(p.regularized()[0].second.grad().abs().sum().item<double>(), 0);
+  // close the first conv's first two channels: z = clamp(σ(−10)·1.2 − 0.1, 0, 1) = 0
+  {
+    torch::NoGradGuard g;
+    la[0].index_put_({torch::indexing::Slice(0, 2)}, -10.0);
+  }
+  core::EvalContext ctx{none, lambda, nullptr};
+  auto m = p.evaluate(ctx);
+  int64_t nnz = 0, total = 0;
+  for (size_t i = 0; i < la.size(); ++i) {
+    auto z = (torch::sigmoid(la[i].detach()) * 1.2 - 0.1).clamp(0.0, 1.0);
+    const auto& w = p.regularized()[i].second.detach();
+    auto eff = w.dim() == 4 ? w * z.view({-1, 1, 1, 1}) : w * z.view({1, -1});
+    nnz += eff.ne(0).sum().item<int64_t>();
+    total += w.numel();
+  }
+  const int64_t closed = p.regularized()[0].second[0].numel() * 2;
+  EXPECT_EQ(metric(m, "regularizer"), double(nnz));
+  EXPECT_LE(nnz, total - closed);
+  EXPECT_NEAR(metric(m, "objective"), metric(m, "train_loss") + lambda * double(nnz), 1e-9 * double(nnz));
+  EXPECT_NEAR(metric(m, "pct_zero"), 100.0 * double(total - nnz) / double(total), 1e-9);
+  EXPECT_LT(metric(m, "gates_open_pct"), 100.0);
+  // the raw weights are back in the modules after evaluation: an ungated forward equals the model's
+  for (const auto& mod : p.model().modules(false))
+    if (auto* c = mod->as<torch::nn::Conv2d>()) {
+      bool found = false;
+      for (const auto& kv : p.regularized()) found = found || c->weight.is_same(kv.second);
+      EXPECT_TRUE(found);
+    }
+  EXPECT_NE(error_of({{"l0_gates", "soft"}}).find("must be none or hard_concrete"), std::string::npos);
+}
+
+TEST(ClassificationGates, WarmStartAndBinarizedEvaluation) {
+  auto o = tiny();
+  o.augment = false;
+  ClassificationProblem cold(o, 7);
+  o.warm_start_epochs = 2;
+  o.warm_start_lr = 0.01;
+  o.binarize_eval = true;
+  ClassificationProblem warm(o, 7);
+  // same seed, same initialization; the warm start trained it
+  EXPECT_FALSE(cold.regularized()[0].second.equal(warm.regularized()[0].second));
+  core::EvalContext ctx{};
+  EXPECT_LT(metric(warm.evaluate(ctx), "train_loss"), metric(cold.evaluate(ctx), "train_loss"));
+  std::vector<torch::Tensor> before;
+  for (const auto& kv : warm.regularized()) before.push_back(kv.second.detach().clone());
+  auto m = warm.final_metrics(ctx);
+  EXPECT_NEAR(metric(m, "warm_start/test_error"), 100.0 - metric(m, "warm_start/test_accuracy"), 1e-12);
+  EXPECT_NEAR(metric(m, "warm_start/test_error"), metric(m, "test_error"), 1e-12);  // no training since
+  EXPECT_NEAR(metric(m, "binary/test_error"), 100.0 - metric(m, "binary/test_accuracy"), 1e-12);
+  for (size_t i = 0; i < before.size(); ++i) EXPECT_TRUE(before[i].equal(warm.regularized()[i].second));
+  // the binarized accuracy is the accuracy with sign(w) in place
+  {
+    torch::NoGradGuard g;
+    for (const auto& kv : warm.regularized()) kv.second.copy_(torch::sign(kv.second));
+  }
+  EXPECT_NEAR(metric(m, "binary/test_accuracy"), warm.test_accuracy_and_loss().first, 1e-12);
 }

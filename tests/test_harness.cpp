@@ -348,3 +348,56 @@ TEST(HarnessCli, CheckpointResumeGivesTheSameRun) {
       if (!(std::isnan(va[i]) && std::isnan(vb[i]))) EXPECT_EQ(va[i], vb[i]) << col << " row " << i;
   }
 }
+
+TEST(HarnessRunner, EvalEveryKeepsProbesAndEvaluatesOnSchedule) {
+  test_util::TempDir tmp;
+  // 4 batches per epoch, 10 steps: a row per step, metrics at 0, 4, 8 (epoch) and at the last step
+  auto ex = tiny({"budget={steps: 10}", "log_every=1", "eval_every=epoch", "init=zero", "seeds=[4]",
+                  "optimizers.0.grid.lr=[0.1]"});
+  ASSERT_EQ(ex.runs.size(), 1u);
+  EXPECT_EQ(ex.runs[0].spec["eval_every"], "epoch");
+  EXPECT_FALSE(tiny({"init=zero"}).runs[0].spec.contains("eval_every"));  // run ids of old files unchanged
+  harness::run_experiment(ex, quiet(tmp.path));
+  const auto dir = tmp.path / "tiny" / ex.runs[0].id;
+  auto t = harness::read_csv((dir / "trajectory.csv").string());
+  ASSERT_EQ(t.values("step").size(), 11u);
+  auto obj = t.values("objective"), dth = t.values("dtheta_norm");
+  for (int s = 0; s <= 10; ++s) {
+    const bool evaluated = s % 4 == 0 || s == 10;
+    EXPECT_EQ(std::isfinite(obj[s]), evaluated) << "step " << s;
+    if (s > 0) EXPECT_TRUE(std::isfinite(dth[s])) << "step " << s;  // probes on every row
+  }
+  json sum = json::parse(harness::read_text((dir / "summary.json").string()));
+  EXPECT_NEAR(sum["metrics"]["objective"].get<double>(), obj[10], 1e-12);
+  EXPECT_NE(
+      error_of([] { tiny({"eval_every=often"}); }).find("'eval_every': must be an integer >= 0 (steps) or 'epoch'"),
+      std::string::npos);
+}
+
+TEST(HarnessSpec, OptimizerEntryOwnRegularizerAndProblemOptions) {
+  auto ex =
+      tiny({"init=zero", "seeds=1", "regularizer=[{name: l1}, {name: l12}]",
+            "optimizers=[{name: test_prox_gd, label: A}, {name: test_prox_gd, label: B, regularizer: {name: none}, "
+            "problem: {noise: 0.5}}]"});
+  // A: 2 regularizers; B: its own one, once
+  ASSERT_EQ(ex.runs.size(), 3u);
+  int b_runs = 0;
+  for (const auto& r : ex.runs) {
+    if (r.spec["optimizer"]["label"] == "B") {
+      ++b_runs;
+      EXPECT_EQ(r.spec["regularizer"]["name"], "none");
+      EXPECT_EQ(r.spec["problem"]["options"]["noise"], 0.5);
+    } else {
+      EXPECT_FALSE(r.spec["problem"]["options"].contains("noise"));
+    }
+  }
+  EXPECT_EQ(b_runs, 1);
+  EXPECT_NE(error_of([] {
+              tiny({"optimizers=[{name: test_prox_gd, problem: {colour: red}}]"});
+            }).find("unknown key 'colour'"),
+            std::string::npos);
+  EXPECT_NE(error_of([] {
+              tiny({"optimizers=[{name: test_prox_gd, regularizer: {name: l7}}]"});
+            }).find("'optimizers[0].regularizer.name': unknown regularizer 'l7'"),
+            std::string::npos);
+}

@@ -133,7 +133,8 @@ TEST(NetworkExperiments, ShippedExperimentsValidate) {
   std::set<std::string> known;
   for (const auto& e : list) known.insert(e.name);
   for (const char* must : {"quickstart", "quickstart-fmnist-l1", "quickstart-fmnist-l0", "proxgen-fig2-resnet34-cifar10",
-                           "sr2-table2-densenet121-cifar10", "sr2-fig2-pruning", "proxgen-fig4-densenet201-cifar100"})
+                           "sr2-table2-densenet121-cifar10", "sr2-fig2-pruning", "proxgen-fig4-densenet201-cifar100",
+                           "proxgen-fig2-resnet34-cifar10-lq", "proxgen-fig2-resnet34-cifar10-l0", "proxgen-table3-binary"})
     EXPECT_TRUE(known.count(must)) << must;
   for (const auto& e : list) {
     json doc = harness::yaml_to_json(harness::read_text(e.path), e.path);
