@@ -24,6 +24,8 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include <torch/version.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <map>
@@ -35,6 +37,12 @@ namespace proxbench::core {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+// LibTorch 2.x: ProcessGroupGloo/NCCL derive from c10d::Backend; 1.13: from c10d::ProcessGroup.
+#if TORCH_VERSION_MAJOR >= 2
+using PgBase = c10d::Backend;
+#else
+using PgBase = c10d::ProcessGroup;
+#endif
 
 int env_int(const char* name, const char* value, long lo, long hi) {
   char* end = nullptr;
@@ -163,7 +171,7 @@ class C10dCommunicator : public Communicator {
 
   DistributedEnv env_;
   c10::intrusive_ptr<c10d::Store> store_;
-  c10::intrusive_ptr<c10d::ProcessGroup> pg_;
+  c10::intrusive_ptr<PgBase> pg_;
 };
 
 }  // namespace
