@@ -37,6 +37,9 @@ if(TARGET torch_cuda OR TORCH_CUDA_LIBRARIES)
     add_link_options("LINKER:-rpath-link,${d}")
   endforeach()
   list(APPEND CMAKE_BUILD_RPATH ${PROXBENCH_TORCH_EXTRA_LIBDIRS})
+  # DT_RPATH, not DT_RUNPATH (the linker's default): a RUNPATH serves only the object's own
+  # dependencies, and these three are libtorch_cuda's (whose own RPATH points into a pip layout).
+  add_link_options("LINKER:--disable-new-dtags")
   message(STATUS "proxbench: LibTorch with CUDA; extra library folders: ${PROXBENCH_TORCH_EXTRA_LIBDIRS}")
 endif()
 
