@@ -170,6 +170,15 @@ bool matches(const Config& c, const json& sel) {
   return true;
 }
 
+/// "'label' with k=v ..." for messages.
+std::string sel_text(const json& sel) {
+  std::string t = "'" + sel["label"].get<std::string>() + "'";
+  const json where = sel.value("where", json::object());
+  for (auto it = where.begin(); it != where.end(); ++it)
+    t += " " + it.key() + "=" + (it.value().is_string() ? it.value().get<std::string>() : it.value().dump());
+  return t;
+}
+
 std::vector<const Config*> select(const ExperimentResults& r, const json& sel) {
   std::vector<const Config*> out;
   for (const auto& c : r.configs)
@@ -232,9 +241,9 @@ struct Pair {
 std::vector<Pair> pairs_of(const ExperimentResults& r, const json& check, std::string& missing) {
   auto as = select(r, check["a"]), bs = select(r, check["b"]);
   if (as.empty())
-    missing = "no runs of '" + check["a"]["label"].get<std::string>() + "' match";
+    missing = "no runs of " + sel_text(check["a"]);
   else if (bs.empty())
-    missing = "no runs of '" + check["b"]["label"].get<std::string>() + "' match";
+    missing = "no runs of " + sel_text(check["b"]);
   const json pair_on = check.contains("pair_on") ? check["pair_on"] : json();
   std::vector<Pair> out;
   for (const auto* a : as)
@@ -271,7 +280,7 @@ void check_threshold(const ExperimentResults& r, const json& c, ClaimResult& res
   const std::string metric = c["metric"], op = c["op"], over = c.value("over_seeds", "mean");
   const double value = c["value"], margin = c.value("margin", 0.0);
   auto cs = select(r, c["a"]);
-  if (cs.empty()) return fail_missing(res, "no runs of '" + c["a"]["label"].get<std::string>() + "' match");
+  if (cs.empty()) return fail_missing(res, "no runs of " + sel_text(c["a"]));
   bool all_pass = true, any_clear_fail = false;
   std::string detail;
   json per = json::array();
