@@ -56,11 +56,13 @@ class RatioReporter : public benchmark::ConsoleReporter {
     const Result* l1 = find("BM_OptimizerStep/proxgen/l1" + n);
     std::printf("\nRatios against baselines measured in this run (DESIGN.md §5 targets in brackets):\n");
     if (copy)
-      std::printf("  BM_Copy/10000000: %.3f ms (a copy under 1.5 ms: the step is compute-bound on this host)\n",
-                  copy->time);
+      std::printf("  BM_Copy/10000000: %.3f ms (%s)\n", copy->time,
+                  copy->time < 1.5 ? "under 1.5 ms: the step is compute-bound on this host"
+                                   : "1.5 ms or more: the step is memory-bound (or the host is loaded)");
     else
-      std::printf("  BM_Copy/10000000: not run (add Copy/10000000 to the filter to see whether the host is "
-                  "memory- or compute-bound)\n");
+      std::printf(
+          "  BM_Copy/10000000: not run (add Copy/10000000 to the filter to see whether the host is "
+          "memory- or compute-bound)\n");
     for (const auto& [name, r] : results_) {
       if (name.rfind("BM_OptimizerStep", 0) != 0) continue;
       std::printf("  %-52s %9.2f ms", name.c_str(), r.time);
@@ -97,8 +99,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
     bool harness_run = false;
     for (const auto& [name, r] : results_)
       if (name.rfind("BM_LassoHarnessOverhead/", 0) == 0 && r.off_total > 0) {
-        verdict("harness / bare loop, Lasso p/n/batch/steps " + name.substr(24), r.on_total / r.off_total, 1.10,
-                false);
+        verdict("harness / bare loop, Lasso p/n/batch/steps " + name.substr(24), r.on_total / r.off_total, 1.10, false);
         harness_run = true;
       }
     if (!harness_run) not_run("Lasso through the harness / bare Eigen loop", 1.10, false);
@@ -108,9 +109,10 @@ class RatioReporter : public benchmark::ConsoleReporter {
                   "ProxGen-Adam l1 probes on / off", l1->time / off->time);
     for (const char* isa : {"Base", "Avx2"})
       if (const Result* other = find(std::string("BM_OptimizerStep") + isa + "Isa/proxgen/l1" + n); other && l1)
-        std::printf("  %-52s %6.3f\n", (std::string(isa == std::string("Base") ? "baseline" : "AVX2") +
-                                         "-ISA loops / loops in use (l1)").c_str(),
-                    other->time / l1->time);
+        std::printf(
+            "  %-52s %6.3f\n",
+            (std::string(isa == std::string("Base") ? "baseline" : "AVX2") + "-ISA loops / loops in use (l1)").c_str(),
+            other->time / l1->time);
   }
 
  private:
