@@ -157,7 +157,8 @@ void finish_range(const DiagStep& s, T* th, const T* aux, int64_t i0, int64_t i1
 
 bool cpu_isa_available(CpuIsa isa) {
   switch (isa) {
-    case CpuIsa::Base: return true;
+    case CpuIsa::Base:
+      return true;
     case CpuIsa::Avx2:
 #if defined(PROXBENCH_HAVE_AVX2_KERNELS) && (defined(__GNUC__) || defined(__clang__))
       return __builtin_cpu_supports("avx2");
@@ -178,9 +179,12 @@ bool cpu_isa_available(CpuIsa isa) {
 
 const char* cpu_isa_name(CpuIsa isa) {
   switch (isa) {
-    case CpuIsa::Avx2: return "avx2";
-    case CpuIsa::Avx512: return "avx512";
-    default: return "base";
+    case CpuIsa::Avx2:
+      return "avx2";
+    case CpuIsa::Avx512:
+      return "avx512";
+    default:
+      return "base";
   }
 }
 
@@ -198,8 +202,7 @@ CpuIsa cpu_isa() {
         if (!cpu_isa_available(c))
           throw Error(std::string("PROXBENCH_KERNEL_ISA=") + e + ": the " + e +
                       " kernels are not built in or this CPU lacks " +
-                      (c == CpuIsa::Avx512 ? "AVX-512 (F, BW, DQ, VL)" : "AVX2") +
-                      "; available here: " + [] {
+                      (c == CpuIsa::Avx512 ? "AVX-512 (F, BW, DQ, VL)" : "AVX2") + "; available here: " + [] {
                         std::string a;
                         for (CpuIsa k : kAllCpuIsas)
                           if (cpu_isa_available(k)) a += std::string(a.empty() ? "" : ", ") + cpu_isa_name(k);

@@ -314,7 +314,8 @@ PB_INLINE float exp2f_vec(float y) {
   return p * sc;
 }
 
-/// log2 x in float for a positive normal x (as log2_vec; series to s^7, absolute error 4e-8).
+/// log2 x in float for a positive normal x (as log2_vec; series to s^7: error 4e-8 plus the rounding
+/// of the result, 1e-7·max(1, |log2 x|) in all).
 PB_INLINE float log2f_vec(float x) {
   int32_t b;
   memcpy(&b, &x, sizeof b);
@@ -355,28 +356,34 @@ struct LqConst {
 /// g' ≥ 1 − q/2) and a third in double, which removes the float steps' rounding. Largest deviation
 /// from the exact root over q ∈ [0.02, 0.995], up to 1e-4 (relative in a) below the threshold: 5e-13
 /// in u with three double steps, and the float steps only change the third step's start (≤ 5e-6
-/// from the root, well inside its cubic convergence). Then d = a(1 − u). Lanes below the threshold
+/// from the root, well inside its cubic convergence). The steps run on e = 1 − u, and d = a·e.
+/// Lanes below the threshold
 /// compute finite garbage or NaN, discarded by the caller's select.
 PB_INLINE bool shrink_lq_vec(float a_in, float tau_in, const LqConst& c, float& d_out) {
   const double a = a_in, tau = tau_in;
   const double beta = c.q * tau * exp2_vec(c.qm2 * log2_vec(a));
   const bool above = beta < c.beta_thr;
-  double ud = 1.0 - beta * (1.0 + beta * (c.omq + beta * c.c3));
-  ud = ud < c.uthr ? c.uthr : ud;
-  // Halley: with bp = β u^{q−1}, u·g' = u + (q−1)bp and u²·g'' = (q−1)(q−2)bp, so the step
-  // 2 g g'/(2g'² − g g'') = 2 g (u g') u / (2 (u g')² − g (u² g'')) costs one division
+  // The iteration carries e = 1 − u (d = a·e), so that e keeps its relative accuracy when β is tiny
+  // (u rounds to 1, e ≈ β): the W-shaped map near z = 0 returns ±d itself.
+  const double emax = 1.0 - c.uthr;
+  double ed = beta * (1.0 + beta * (c.omq + beta * c.c3));
+  ed = ed > emax ? emax : ed;
+  // Halley in e: with u = 1 − e, bp = β u^{q−1}: g = bp − e, u·g' = u + (q−1)bp, u²·g'' = (q−1)(q−2)bp,
+  // and e ← e + 2 g (u g') u / (2 (u g')² − g (u² g'')): one division
   const float bf = float(beta < 1e30 ? beta : 1e30), qm1 = float(c.qm1), q12 = float(c.qm1 * c.qm2);
-  auto halley_f = [&](float u) {  // written out twice: a loop here would stop the vectorizer
+  auto halley_f = [&](float e) {  // written out twice: a loop here would stop the vectorizer
+    const float u = 1.0f - e;
     const float bp = bf * exp2f_vec(qm1 * log2f_vec(u));
-    const float g = (u - 1.0f) + bp, g1 = u + qm1 * bp, g2 = q12 * bp;
-    return u - 2.0f * g * g1 * u / (2.0f * g1 * g1 - g * g2);
+    const float g = bp - e, g1 = u + qm1 * bp, g2 = q12 * bp;
+    return e + 2.0f * g * g1 * u / (2.0f * g1 * g1 - g * g2);
   };
-  ud = double(halley_f(halley_f(float(ud))));
-  ud = ud < c.uthr ? c.uthr : (ud > 1.0 ? 1.0 : ud);
+  ed = double(halley_f(halley_f(float(ed))));
+  ed = ed > emax ? emax : (ed < 0.0 ? 0.0 : ed);
+  const double ud = 1.0 - ed;
   const double bp = beta * exp2_vec(c.qm1 * log2_vec(ud));
-  const double g = (ud - 1.0) + bp, g1 = ud + c.qm1 * bp, g2 = c.qm1 * c.qm2 * bp;
-  ud = ud - 2.0 * g * g1 * ud / (2.0 * g1 * g1 - g * g2);
-  d_out = float(a * (1.0 - ud));
+  const double g = bp - ed, g1 = ud + c.qm1 * bp, g2 = c.qm1 * c.qm2 * bp;
+  ed = ed + 2.0 * g * g1 * ud / (2.0 * g1 * g1 - g * g2);
+  d_out = float(a * ed);
   return above;
 }
 

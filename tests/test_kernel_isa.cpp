@@ -1,6 +1,6 @@
 // The fused CPU loops are compiled per instruction set (core/kernels_cpu.h): baseline, AVX2 and
-// AVX-512. Every one available on this host must give the baseline's bits for θ, every state buffer, the counts, max/min of C + δ
-// and SR2's ρ; the two sums of squares of the diagonal loops (‖θ_{t+1} − θ_t‖², ‖g‖²) are summed in
+// AVX-512. Every one available on this host must give the baseline's bits for θ, every state buffer, the counts,
+// max/min of C + δ and SR2's ρ; the two sums of squares of the diagonal loops (‖θ_{t+1} − θ_t‖², ‖g‖²) are summed in
 // the lane order of each vector width, so they must agree to the rounding bound of a sum of kTile
 // = 1024 non-negative terms in T, 1024·ε_T relative. For every optimizer × regularizer of the
 // registries, float32 and float64, over sizes that exercise the tails and several tiles and chunks.

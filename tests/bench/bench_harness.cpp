@@ -13,13 +13,13 @@
 // off_ms = the bare loop; on_over_off = their ratio (bench_main prints it against 1.10);
 // whole_run_ms = the whole run_one call. Logging every log_every = steps/4 steps.
 #include <benchmark/benchmark.h>
+#include <unistd.h>
 
 #include <Eigen/Dense>
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <random>
-#include <unistd.h>
 
 #include "harness/experiment.h"
 #include "harness/runner.h"
@@ -34,16 +34,21 @@ using clk = std::chrono::steady_clock;
 constexpr double kLambda = 0.05, kLr = 0.01;
 
 json lasso_doc(int64_t p, int64_t n, int64_t batch, int64_t steps) {
-  return json{{"name", "bench-harness-overhead"},
-              {"problem",
-               {{"name", "lasso"}, {"n", n}, {"p", p}, {"k", std::max<int64_t>(1, p / 10)}, {"batch_size", batch},
-                {"reference_tol", 1e-8}}},
-              {"regularizer", {{"name", "l1"}}},
-              {"lambda", kLambda},
-              {"optimizers", json::array({{{"name", "proxgen"}, {"options", {{"preconditioner", "adam"}, {"lr", kLr}}}}})},
-              {"seeds", 1},
-              {"budget", {{"steps", steps}}},
-              {"log_every", std::max<int64_t>(1, steps / 4)}};
+  return json{
+      {"name", "bench-harness-overhead"},
+      {"problem",
+       {{"name", "lasso"},
+        {"n", n},
+        {"p", p},
+        {"k", std::max<int64_t>(1, p / 10)},
+        {"batch_size", batch},
+        {"reference_tol", 1e-8}}},
+      {"regularizer", {{"name", "l1"}}},
+      {"lambda", kLambda},
+      {"optimizers", json::array({{{"name", "proxgen"}, {"options", {{"preconditioner", "adam"}, {"lr", kLr}}}}})},
+      {"seeds", 1},
+      {"budget", {{"steps", steps}}},
+      {"log_every", std::max<int64_t>(1, steps / 4)}};
 }
 
 /// The bare loop: `steps` ProxGen-Adam l1 steps on minibatches of d, epochs reshuffled.
@@ -101,8 +106,8 @@ void BM_LassoHarnessOverhead(benchmark::State& state) {
         const json sum = harness::run_one(ex.runs[0], dir);
         const double w = std::chrono::duration<double>(clk::now() - t0).count();
         if (sum["status"] != "completed") {
-          state.SkipWithError(("harness run: " + sum["status"].get<std::string>() + " " +
-                               sum["message"].get<std::string>()).c_str());
+          state.SkipWithError(
+              ("harness run: " + sum["status"].get<std::string>() + " " + sum["message"].get<std::string>()).c_str());
           break;
         }
         const auto& tm = sum["timings"];

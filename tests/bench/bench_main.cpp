@@ -57,11 +57,13 @@ class RatioReporter : public benchmark::ConsoleReporter {
     const Result* fused = find("BM_FusedAdamStep" + n);  // at::_fused_adam_ (LibTorch >= 2)
     std::printf("\nRatios against baselines measured in this run (DESIGN.md §5 targets in brackets):\n");
     if (copy)
-      std::printf("  BM_Copy/10000000: %.3f ms (a copy under 1.5 ms: the step is compute-bound on this host)\n",
-                  copy->time);
+      std::printf("  BM_Copy/10000000: %.3f ms (%s)\n", copy->time,
+                  copy->time < 1.5 ? "under 1.5 ms: the step is compute-bound on this host"
+                                   : "1.5 ms or more: the step is memory-bound (or the host is loaded)");
     else
-      std::printf("  BM_Copy/10000000: not run (add Copy/10000000 to the filter to see whether the host is "
-                  "memory- or compute-bound)\n");
+      std::printf(
+          "  BM_Copy/10000000: not run (add Copy/10000000 to the filter to see whether the host is "
+          "memory- or compute-bound)\n");
     for (const auto& [name, r] : results_) {
       if (name.rfind("BM_OptimizerStep", 0) != 0) continue;
       std::printf("  %-52s %9.2f ms", name.c_str(), r.time);
@@ -103,8 +105,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
     bool harness_run = false;
     for (const auto& [name, r] : results_)
       if (name.rfind("BM_LassoHarnessOverhead/", 0) == 0 && r.off_total > 0) {
-        verdict("harness / bare loop, Lasso p/n/batch/steps " + name.substr(24), r.on_total / r.off_total, 1.10,
-                false);
+        verdict("harness / bare loop, Lasso p/n/batch/steps " + name.substr(24), r.on_total / r.off_total, 1.10, false);
         harness_run = true;
       }
     if (!harness_run) not_run("Lasso through the harness / bare Eigen loop", 1.10, false);

@@ -4,8 +4,8 @@
 // Names: BM_OptimizerStep/<optimizer>/<regularizer>/<n> (probes on, the default),
 // BM_OptimizerStepNoProbes/<optimizer>/<regularizer>/<n>, BM_TorchAdamStep/<n>, and
 // BM_OptimizerStepBaseIsa/proxgen/l1/<n> and BM_OptimizerStepAvx2Isa/... (the narrower loops than
-// the ones in use, when available; the label of each run names the loops used), and BM_ProbesPaired/proxgen/l1/<n>: one optimizer whose
-// steps alternate probes on and off (on–off, then off–on), each timed, so that drift of a shared
+// the ones in use, when available; the label of each run names the loops used), and BM_ProbesPaired/proxgen/l1/<n>: one
+// optimizer whose steps alternate probes on and off (on–off, then off–on), each timed, so that drift of a shared
 // machine (memory bandwidth and clock change by 10–30% over minutes) hits both sides alike; its
 // counter on_over_off is Σ t_on / Σ t_off. bench_main.cpp prints the ratios.
 //
@@ -56,8 +56,7 @@ std::unique_ptr<core::ProxOptimizer> bench_optimizer(const std::string& opt, con
   return optim;
 }
 
-void run_step(benchmark::State& state, const std::string& opt, const std::string& reg, bool probes,
-              int isa = -1) {
+void run_step(benchmark::State& state, const std::string& opt, const std::string& reg, bool probes, int isa = -1) {
   const int64_t n = state.range(0);
   namespace kn = core::kernels;
   const kn::CpuIsa saved = kn::cpu_isa();
@@ -143,7 +142,8 @@ int register_all() {
       for (kn::CpuIsa isa : {kn::CpuIsa::Base, kn::CpuIsa::Avx2})  // the narrower loops than the ones in use
         if (int(isa) < int(kn::cpu_isa()) && kn::cpu_isa_available(isa))
           benchmark::RegisterBenchmark(
-              ("BM_OptimizerStep" + std::string(isa == kn::CpuIsa::Base ? "Base" : "Avx2") + "Isa/" + opt + "/l1").c_str(),
+              ("BM_OptimizerStep" + std::string(isa == kn::CpuIsa::Base ? "Base" : "Avx2") + "Isa/" + opt + "/l1")
+                  .c_str(),
               [opt, isa](benchmark::State& s) { run_step(s, opt, "l1", true, int(isa)); })
               ->Arg(kN)
               ->Unit(benchmark::kMillisecond)
