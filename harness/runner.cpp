@@ -277,7 +277,7 @@ json run_one(const RunSpec& run, const std::string& dir, const std::function<voi
         if (m.first == "objective") obj = m.second;
       }
       s.trajectory += "\n";
-      if (!full) return true;
+      if (!full) return kRowOk;
       if (on_step) on_step(s.step, total_steps, obj);
       bool has_obj = false;
       for (const auto& m : last_metrics) has_obj |= m.first == "objective";
