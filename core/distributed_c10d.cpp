@@ -14,7 +14,14 @@
 #endif
 #endif
 
+#include <torch/version.h>
+
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#if TORCH_VERSION_MAJOR >= 2
+#include <torch/csrc/distributed/c10d/Backend.hpp>
+#else
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#endif
 
 #include "core/distributed.h"
 #ifdef PROXBENCH_HAVE_C10D_GLOO
@@ -23,8 +30,6 @@
 #ifdef PROXBENCH_WITH_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
-
-#include <torch/version.h>
 
 #include <chrono>
 #include <cstdlib>
