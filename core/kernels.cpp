@@ -318,6 +318,7 @@ int64_t diag_step(const DiagStep& s, DiagBuffers& b, ProbePartials& pp, ProbeAcc
           jg.v = job.v ? static_cast<T*>(job.v) + i0 : nullptr;
           fn(jg, 0, gsize, pp.slot(k));
           gfn(job.dbl, zbuf.data(), tbuf.data(), gsize);
+          if (s.write_aux) std::copy(zbuf.begin(), zbuf.end(), ptr<T>(b.aux) + i0);  // Prox-SGD's x̂
           if (s.probes)
             finish_range<true>(s, th + i0, zbuf.data(), 0, gsize, pp.slot(k));
           else

@@ -573,14 +573,10 @@ struct BinaryQuantOpT {
     if constexpr (Shape == 1) return shrink_l1(w, tau, d);
     else if constexpr (Shape == 2) return shrink_l12(w, tau, d);
     else if constexpr (Shape == 3) return shrink_l23(w, tau, d);
-    else if constexpr (sizeof(T) == 4) {
-      // the vectorizable general-q shrink (at q = 1, reached only by an op built by hand —
-      // visit_separable sends q ∈ {1, ½, 2/3} to Shapes 1–3 — it is the soft threshold: β = τ/a,
-      // β_thr = 1, u = 1 − β after every step, d = τ to double rounding)
-      return shrink_lq_vec(w, tau, c, d);
-    } else {
+    else
+      // general q: the scalar Newton of shrink_pow in float32 too (the vectorized shrink_lq_vec
+      // failed ProxFloat32's 5e-7 near |z| = 1 for the W-shaped map; LqOp keeps it)
       return shrink_pow(w, tau, q, d);
-    }
   }
   template <class T> PB_INLINE T prox(T z, T tau) const {
     const T az = std::fabs(z), s = z < T(0) ? T(-1) : T(1);

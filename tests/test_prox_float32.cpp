@@ -112,7 +112,7 @@ namespace {
 // The vectorizable exp2 / log2 behind the float32 general-q maps (core/prox_scalar.h) against libm,
 // over their whole documented ranges: double 2^y to 5e-13 relative on y ∈ [−1000, 1000], log2 to
 // 5e-12 absolute over normal doubles from 1e-300 to 1e300; float versions to 3e-7 relative and
-// 1e-7·max(1, |log2 x|) (the float result's rounding).
+// 2.5e-7·max(1, |log2 x|) (about 4 float ulps: the result's rounding and the polynomial's).
 TEST(VecMath, Exp2Log2AgainstLibm) {
   double e_exp = 0, e_log = 0, e_expf = 0, e_logf = 0;
   for (int i = 0; i <= 200000; ++i) {
@@ -129,7 +129,7 @@ TEST(VecMath, Exp2Log2AgainstLibm) {
   EXPECT_LE(e_exp, 5e-13);
   EXPECT_LE(e_log, 5e-12);
   EXPECT_LE(e_expf, 3e-7);
-  EXPECT_LE(e_logf, 1e-7);
+  EXPECT_LE(e_logf, 2.5e-7);
   EXPECT_EQ(core::scalar::exp2_vec(3.0), 8.0);
   EXPECT_EQ(core::scalar::log2_vec(0.0), -1023.0);  // documented: callers mask it
 }
