@@ -31,6 +31,11 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <map>
@@ -251,6 +256,21 @@ torch::optim::Optimizer::LossClosure data_parallel_closure(Problem& problem, Com
     comm->allreduce_sum(ts);
     return loss;
   };
+}
+
+int free_local_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw Error("data parallel: cannot open a socket to find a free port on 127.0.0.1");
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof a;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
+  ::close(fd);
+  if (!ok) throw Error("data parallel: cannot bind a socket on 127.0.0.1 to find a free port");
+  return ntohs(a.sin_port);
 }
 
 }  // namespace proxbench::core

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "core/kernels_cpu.h"
 #include "core/kernels_probes.h"
@@ -305,7 +306,10 @@ int64_t diag_step(const DiagStep& s, DiagBuffers& b, ProbePartials& pp, ProbeAcc
       const GroupFn gfn = group_fn();
       T* th = ptr<T>(b.theta);
       for_chunks(ng, K, [&](int64_t k, int64_t g0, int64_t g1) {
-        std::vector<T> zbuf(static_cast<size_t>(gsize)), tbuf(static_cast<size_t>(gsize));
+        // One group's z and τ per thread, kept across steps: no allocation once the first step of
+        // the largest group size has run.
+        static thread_local std::vector<T> zbuf, tbuf;
+        if (zbuf.size() < static_cast<size_t>(gsize)) zbuf.resize(gsize), tbuf.resize(gsize);
         CpuJob jg = job;
         jg.aux = zbuf.data();
         jg.tau = tbuf.data();
@@ -318,7 +322,7 @@ int64_t diag_step(const DiagStep& s, DiagBuffers& b, ProbePartials& pp, ProbeAcc
           jg.v = job.v ? static_cast<T*>(job.v) + i0 : nullptr;
           fn(jg, 0, gsize, pp.slot(k));
           gfn(job.dbl, zbuf.data(), tbuf.data(), gsize);
-          if (s.write_aux) std::copy(zbuf.begin(), zbuf.end(), ptr<T>(b.aux) + i0);  // Prox-SGD's x̂
+          if (s.write_aux) std::copy_n(zbuf.data(), gsize, ptr<T>(b.aux) + i0);  // Prox-SGD's x̂
           if (s.probes)
             finish_range<true>(s, th + i0, zbuf.data(), 0, gsize, pp.slot(k));
           else

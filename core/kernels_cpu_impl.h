@@ -27,7 +27,10 @@ constexpr int64_t kTile = 1024;
 template <class T>
 constexpr int kLanes = int(32 / sizeof(T));  // sr2_loop's lanes: float 8, double 4
 
-template <Mode M, Precond P, bool Probes, bool Aux, class Op, class T>
+// Probes: ‖g‖², ‖θ_{t+1} − θ_t‖² and max/min of D (every step the runner takes). Count: also the
+// sparsity counts nnz / n_small / nnz(x̂) (CpuJob::count_sparsity; the runner asks for them on the
+// steps it logs only, since they cost about as much as the norms).
+template <Mode M, Precond P, bool Probes, bool Count, bool Aux, class Op, class T>
 void diag_loop(const Op& op, const CpuJob& s, int64_t i0, int64_t i1, ProbeAcc& out) {
   using Int = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;  // counts, as wide as T
   constexpr bool Theta = M != Mode::ZTau, HasV = P != Precond::Identity;
@@ -77,9 +80,11 @@ void diag_loop(const Op& op, const CpuJob& s, int64_t i0, int64_t i1, ProbeAcc& 
         if constexpr (Theta) {
           const T d = nw - old;
           dth += d * d;
-          nz += nw != T(0);
-          sm += std::fabs(nw) <= small_thr;
-          if constexpr (Aux) nza += x != T(0);
+          if constexpr (Count) {
+            nz += nw != T(0);
+            sm += std::fabs(nw) <= small_thr;
+            if constexpr (Aux) nza += x != T(0);
+          }
         }
       }
     }
@@ -87,7 +92,7 @@ void diag_loop(const Op& op, const CpuJob& s, int64_t i0, int64_t i1, ProbeAcc& 
       acc.grad_sq += double(g2);
       if constexpr (Theta) {
         acc.dtheta_sq += double(dth);
-        if (s.count_sparsity) {
+        if constexpr (Count) {
           acc.nnz += int64_t(nz);
           acc.n_small += int64_t(sm);
           if (aux_buf != nullptr) acc.nnz_aux += int64_t(nza);
@@ -233,19 +238,23 @@ void diag_dispatch(const CpuJob& s, int64_t i0, int64_t i1, ProbeAcc& acc) {
     auto go = [&](auto mode, auto pc) {
       constexpr Mode M = decltype(mode)::value;
       constexpr Precond P = decltype(pc)::value;
-      // The Aux instantiation is Prox-SGD's (x̂ stored, θ ← θ + ε(x̂ − θ)); the others assume ε = 1.
-      const bool aux = M == Mode::Prox && (s.aux != nullptr || s.c.eps != 1.0);
-      if (s.probes) {
-        if (aux)
-          diag_loop<M, P, true, true, decltype(op), T>(op, s, i0, i1, acc);
-        else
-          diag_loop<M, P, true, false, decltype(op), T>(op, s, i0, i1, acc);
-      } else {
-        if (aux)
-          diag_loop<M, P, false, true, decltype(op), T>(op, s, i0, i1, acc);
-        else
-          diag_loop<M, P, false, false, decltype(op), T>(op, s, i0, i1, acc);
-      }
+      // The Aux instantiation is Prox-SGD's (x̂ stored, θ ← θ + ε(x̂ − θ)), Mode::Prox only; the
+      // others assume ε = 1. Counts only with probes, and only in the modes that write θ.
+      auto with_aux = [&](auto probes, auto count) {
+        constexpr bool Pr = decltype(probes)::value, Co = decltype(count)::value;
+        if constexpr (M == Mode::Prox) {
+          if (s.aux != nullptr || s.c.eps != 1.0) return diag_loop<M, P, Pr, Co, true, decltype(op), T>(op, s, i0, i1, acc);
+        }
+        diag_loop<M, P, Pr, Co, false, decltype(op), T>(op, s, i0, i1, acc);
+      };
+      using True = std::true_type;
+      using False = std::false_type;
+      if (!s.probes)
+        with_aux(False{}, False{});
+      else if (s.count_sparsity && M != Mode::ZTau)
+        with_aux(True{}, std::integral_constant<bool, M != Mode::ZTau>{});
+      else
+        with_aux(True{}, False{});
     };
     auto with_precond = [&](auto mode) {
       switch (s.precond) {

@@ -105,6 +105,12 @@ class ProxOptimizer : public torch::optim::Optimizer {
   /// Probes on (default) or off: off skips the fused reductions.
   void set_probes(bool on) { probes_ = on; }
   bool probes() const { return probes_; }
+  /// With probes on, whether the next steps also count the sparsity of θ_{t+1} (StepStats::nnz,
+  /// n_small, numel, nnz_aux; −1 when off). On by default. The norms (‖Δθ‖², ‖g‖², D) are reduced
+  /// on every step either way; the counts cost about as much as the norms in a compute-bound step,
+  /// so the runner turns them on only for the steps whose row it logs (harness/runner.cpp).
+  void set_count_sparsity(bool on) { count_sparsity_ = on; }
+  bool count_sparsity() const { return count_sparsity_; }
 
   /// Regularizer and λ of param group i (nullptr / 0 when none).
   virtual RegularizerPtr group_regularizer(size_t i) const;
@@ -150,6 +156,7 @@ class ProxOptimizer : public torch::optim::Optimizer {
   StepStats stats_;
   OptimizerCounters counters_;
   bool probes_ = true;
+  bool count_sparsity_ = true;
   int64_t step_count_ = 0;  ///< steps taken by this optimizer (1-based after the first step)
 };
 

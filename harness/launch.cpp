@@ -1,9 +1,6 @@
 #include "harness/launch.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,32 +15,11 @@
 #include <vector>
 
 #include "core/common.h"
+#include "core/distributed.h"
 
 extern char** environ;
 
 namespace proxbench::harness {
-namespace {
-
-/// A TCP port of 127.0.0.1 free right now (bound to port 0, then released).
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw Error("--nproc: cannot open a socket to find a free port");
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof a;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    ::close(fd);
-    throw Error("--nproc: cannot bind a socket on 127.0.0.1 to find a free port");
-  }
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-}  // namespace
-
 int launch_local_ranks(int nproc) {
   if (nproc < 1) throw Error("--nproc " + std::to_string(nproc) + ": must be >= 1");
   std::ifstream f("/proc/self/cmdline", std::ios::binary);
@@ -68,7 +44,7 @@ int launch_local_ranks(int nproc) {
   ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n <= 0) throw Error("--nproc: cannot find this executable (/proc/self/exe)");
   exe[n] = 0;
-  const int port = free_port();
+  const int port = core::free_local_port();
   const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
   const std::string threads = std::to_string(std::max(1u, hw / unsigned(nproc)));
   double timeout = 300;

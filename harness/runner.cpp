@@ -305,6 +305,8 @@ json run_one(const RunSpec& run, const std::string& dir, const std::function<voi
       problem->set_training(true);
       for (int64_t b = 0; b < bpe && (total_steps < 0 || s.step < total_steps); ++b) {
         problem->select_batch(b);
+        // sparsity counts only for the rows logged (the norms of the conditions report: every step)
+        opt->set_count_sparsity((s.step + 1) % log_every == 0 || s.step + 1 == total_steps);
         auto t0 = Clock::now();
         opt->step(closure);
         s.t_opt += seconds_since(t0);

@@ -52,7 +52,7 @@ torch::Tensor DiagOptimizer::step(LossClosure closure) {
       const bool prox = prox_tensor(gi, p);
       d.reg = prox ? go.regularizer.get() : nullptr;
       d.probes = probes_;
-      d.count_sparsity = prox;
+      d.count_sparsity = prox && count_sparsity_;
       const double alpha = plan(gi, st.step, d);
       if (first_lr) {
         s.lr = alpha;
@@ -91,10 +91,12 @@ torch::Tensor DiagOptimizer::step(LossClosure closure) {
       s.precond_min = total.dmin;
       s.lambda_min = lambda_min;
     }
-    s.nnz = total.nnz;
-    s.n_small = total.n_small;
-    s.numel = total.numel;
-    if (any_aux) s.nnz_aux = total.nnz_aux;
+    if (count_sparsity_) {
+      s.nnz = total.nnz;
+      s.n_small = total.n_small;
+      s.numel = total.numel;
+      if (any_aux) s.nnz_aux = total.nnz_aux;
+    }
   }
   record_step(s);
   return loss;

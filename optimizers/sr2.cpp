@@ -137,7 +137,7 @@ torch::Tensor Sr2::step(LossClosure closure) {
         accs.emplace_back();
         r_befores.push_back(r_before);
         s.prox_evals += core::kernels::sr2_trial(reg, go.lambda, inv_sigma, p, dir, prev, scratch, probes_,
-                                                 go.regularized(), partials_, accs.back());
+                                                 go.regularized() && count_sparsity_, partials_, accs.back());
         touched.emplace_back(gi, p);
       }
     }
@@ -203,7 +203,7 @@ torch::Tensor Sr2::step(LossClosure closure) {
     for (auto& tp : touched) {
       auto& st = param_state(tp.second);
       core::kernels::restore(tp.second, st.buffers.at(shrink != 1.0 ? "prev0" : "prev"),
-                             probes_ && group_options(tp.first).regularized(), partials_, after);
+                             probes_ && count_sparsity_ && group_options(tp.first).regularized(), partials_, after);
     }
     core::kernels::sync_probes();
     after.dtheta_sq = 0;
@@ -226,9 +226,11 @@ torch::Tensor Sr2::step(LossClosure closure) {
     s.grad_sq = after.grad_sq;
     s.precond_max = sigma_t;
     s.precond_min = sigma_t;
-    s.nnz = after.nnz;
-    s.n_small = after.n_small;
-    s.numel = after.numel;
+    if (count_sparsity_) {
+      s.nnz = after.nnz;
+      s.n_small = after.n_small;
+      s.numel = after.numel;
+    }
   }
   record_step(s);
   return loss0;

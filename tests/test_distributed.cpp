@@ -31,18 +31,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 core::DistributedEnv env_of(int rank, int world, int port) {
   core::DistributedEnv e;
   e.rank = rank, e.world = world, e.master_port = port, e.timeout_s = 60;
@@ -51,7 +39,7 @@ core::DistributedEnv env_of(int rank, int world, int port) {
 
 /// Runs f(rank, comm) on `world` threads, each with its own c10d process group.
 void on_ranks(int world, const std::function<void(int, core::Communicator&)>& f) {
-  const int port = free_port();
+  const int port = core::free_local_port();
   std::vector<std::thread> ts;
   std::vector<std::string> errors(world);
   for (int r = 0; r < world; ++r)

@@ -97,4 +97,28 @@ PROXBENCH_REGISTER(problem_registry(),
                                            }}));
 }  // namespace
 
+harness::Experiment experiment_from_yaml(const std::string& text, const std::string& name,
+                                         const std::vector<std::string>& sets) {
+  nlohmann::json doc = harness::yaml_to_json(text, name);
+  for (const auto& s : sets) harness::apply_override(doc, s);
+  return harness::make_experiment(doc, name);
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+harness::RunnerOptions quiet(const std::filesystem::path& out, int jobs) {
+  harness::RunnerOptions o;
+  o.out_dir = out.string();
+  o.jobs = jobs;
+  o.progress = false;
+  return o;
+}
+
 }  // namespace proxbench::test_util

@@ -4,7 +4,12 @@
 // real optimizers; end-to-end CLI tests use the real ones).
 #pragma once
 #include <filesystem>
+#include <functional>
 #include <string>
+#include <vector>
+
+#include "harness/experiment.h"
+#include "harness/runner.h"
 
 namespace proxbench::test_util {
 
@@ -21,5 +26,15 @@ int run_cli(const std::string& args, std::string* output, const std::string& env
 
 /// Writes `text` to `path`.
 void write_file(const std::filesystem::path& path, const std::string& text);
+
+/// The experiment of the YAML `text`, read as the file `name`, after the `--set` overrides `sets`.
+harness::Experiment experiment_from_yaml(const std::string& text, const std::string& name,
+                                         const std::vector<std::string>& sets = {});
+
+/// The message of the proxbench::Error that `f` throws, or "(no error)".
+std::string error_of(const std::function<void()>& f);
+
+/// Runner options that write into `out` with `jobs` workers and no progress line.
+harness::RunnerOptions quiet(const std::filesystem::path& out, int jobs = 1);
 
 }  // namespace proxbench::test_util

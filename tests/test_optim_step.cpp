@@ -251,6 +251,58 @@ std::string param_name(const ::testing::TestParamInfo<OptimStep::ParamType>& inf
   return std::get<0>(info.param) + "_" + std::get<1>(info.param);
 }
 
+// The sparsity counts are probes the runner asks for on logged steps only (set_count_sparsity):
+// turning them off must change nothing but the counts — θ bit for bit, the norms the conditions
+// report needs on every step to rounding — and must report the counts as not measured (−1).
+class CountSparsity : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CountSparsity, OffChangesNothingButTheCounts) {
+  const std::string oname = GetParam();
+  if (oname.rfind("test_", 0) == 0) GTEST_SKIP() << "test-only optimizer";
+  auto reg = core::make_regularizer("l1", core::OptionMap());
+  struct Out {
+    torch::Tensor theta;
+    std::vector<core::StepStats> stats;
+  };
+  auto run = [&](bool count) {
+    torch::manual_seed(77);
+    auto p = torch::randn({3001}, torch::kFloat).requires_grad_(true);  // vector body and tail
+    auto target = torch::randn({3001}, torch::kFloat);
+    auto opt = core::make_optimizer(oname, {core::ParamGroupSpec{{p}, reg, 0.3}}, options_for(oname));
+    opt->set_probes(true);
+    opt->set_count_sparsity(count);
+    Out o;
+    for (int k = 0; k < 4; ++k) {
+      opt->step([&] {
+        torch::NoGradGuard ng;
+        auto d = p.detach() - target;
+        p.mutable_grad() = d.clone();
+        return (0.5 * d * d).sum();
+      });
+      o.stats.push_back(opt->last_stats());
+    }
+    o.theta = p.detach().clone();
+    return o;
+  };
+  const Out on = run(true), off = run(false);
+  EXPECT_TRUE(torch::equal(on.theta, off.theta)) << oname;
+  for (size_t k = 0; k < on.stats.size(); ++k) {
+    const auto &a = on.stats[k], &b = off.stats[k];
+    if (std::isnan(a.grad_sq)) continue;  // an optimizer without norm probes
+    EXPECT_NEAR(a.grad_sq, b.grad_sq, 1e-6 * a.grad_sq) << oname << " step " << k;
+    EXPECT_NEAR(a.dtheta_sq, b.dtheta_sq, 1e-6 * a.dtheta_sq + 1e-30) << oname << " step " << k;
+    if (a.nnz >= 0) {
+      EXPECT_EQ(b.nnz, -1) << oname;
+      EXPECT_EQ(b.n_small, -1) << oname;
+    }
+  }
+  const auto& last = on.stats.back();
+  if (last.nnz >= 0) EXPECT_EQ(last.nnz, on.theta.ne(0).sum().item<int64_t>()) << oname;
+}
+
+INSTANTIATE_TEST_SUITE_P(Registries, CountSparsity, ::testing::ValuesIn(core::optimizer_registry().names()),
+                         [](const auto& info) { return info.param; });
+
 INSTANTIATE_TEST_SUITE_P(Registries, OptimStep,
                          ::testing::Combine(::testing::ValuesIn(core::optimizer_registry().names()),
                                             ::testing::ValuesIn(core::regularizer_registry().names())),

@@ -43,27 +43,10 @@ budget: {epochs: 3}
 )";
 
 harness::Experiment sweep(std::vector<std::string> sets = {}) {
-  json doc = harness::yaml_to_json(kSweep, "rel.yaml");
-  for (const auto& s : sets) harness::apply_override(doc, s);
-  return harness::make_experiment(doc, "rel.yaml");
+  return test_util::experiment_from_yaml(kSweep, "rel.yaml", sets);
 }
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
-harness::RunnerOptions quiet(const fs::path& out, int jobs = 1) {
-  harness::RunnerOptions o;
-  o.out_dir = out.string();
-  o.jobs = jobs;
-  o.progress = false;
-  return o;
-}
+using test_util::error_of;
+using test_util::quiet;
 
 /// Files under `dir` whose name contains ".tmp" (partial writes).
 std::vector<std::string> temp_files(const fs::path& dir) {

@@ -11,13 +11,21 @@
 #   BUILD_INFO  commit, LibTorch, nvcc, date
 # No links (the device tool carries plain files only): libraries are copied under their SONAME.
 #
-# Usage: third_party/prepare-gpu-check.sh [DEST] [BUILD_DIR]     (defaults .gpu-carry, build-cuda)
+# Usage: third_party/prepare-gpu-check.sh [DEST] [BUILD_DIR]   (defaults .gpu-carry, build-cuda-release)
+# BUILD_DIR is built (CUDA_BUILD_TYPE=Release) when its binaries are missing. A build of another type
+# (CI's CompileCheck, -O0) is carried only with ALLOW_NON_RELEASE=1, e.g. for the dry run here: its
+# benchmark numbers would mean nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dest=${1:-.gpu-carry}
-build=${2:-build-cuda}
+build=${2:-build-cuda-release}
 [[ -x $build/proxbench && -x $build/tests/proxbench_tests && -x $build/tests/proxbench_bench ]] ||
-  ./third_party/build-cuda.sh "$build"
+  CUDA_BUILD_TYPE=Release ./third_party/build-cuda.sh "$build"
+btype=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build/CMakeCache.txt")
+if [[ $btype != Release ]]; then
+  [[ ${ALLOW_NON_RELEASE:-0} == 1 ]] || { echo "prepare-gpu-check: $build is a '$btype' build, not Release (set ALLOW_NON_RELEASE=1 for a dry run)"; exit 1; }
+  echo "prepare-gpu-check: WARNING: carrying a '$btype' build (dry run only: not for benchmarks)"
+fi
 rm -rf "$dest"
 mkdir -p "$dest/bin" "$dest/lib" "$dest/data/fashion-mnist" "$dest/debs"
 for b in "$build/proxbench" "$build/tests/proxbench_tests" "$build/tests/proxbench_bench"; do
@@ -39,7 +47,7 @@ done
 cp /usr/share/datasets/fashion-mnist/*-ubyte.gz "$dest/data/fashion-mnist/"
 ./third_party/prepare-device.sh "$dest/debs" > /dev/null || echo "prepare-gpu-check: no .deb files (apt-get download failed); the fallback build will not work"
 {
-  echo "proxbench $(git rev-parse --short HEAD)$(git diff --quiet || echo '+dirty'), LibTorch $(sed -n 's/^__version__ = //p' "$(./third_party/fetch-libtorch.sh 2> /dev/null)/version.py" | tr -d "'"), sm_${CUDA_ARCH:-90}"
+  echo "proxbench $(git rev-parse --short HEAD)$(git diff --quiet || echo '+dirty'), build type $btype, LibTorch $(sed -n 's/^__version__ = //p' "$(./third_party/fetch-libtorch.sh 2> /dev/null)/version.py" | tr -d "'"), sm_${CUDA_ARCH:-90}"
   /usr/local/cuda/bin/nvcc --version | tail -2
   date -u
 } > "$dest/BUILD_INFO"

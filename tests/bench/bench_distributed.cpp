@@ -24,18 +24,6 @@ namespace {
 
 using namespace proxbench;
 
-int bench_free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 void BM_DataParallelResNet20(benchmark::State& state) {
   const int world = static_cast<int>(state.range(0));
   if (!core::have_c10d_gloo()) {
@@ -59,7 +47,7 @@ void BM_DataParallelResNet20(benchmark::State& state) {
   std::vector<std::unique_ptr<core::ProxOptimizer>> opts;
   for (int r = 0; r < world; ++r) ps.push_back(std::make_unique<problems::ClassificationProblem>(o, 1));
   if (world > 1) {
-    const int port = bench_free_port();
+    const int port = core::free_local_port();
     std::vector<std::thread> ts;
     for (int r = 0; r < world; ++r)
       ts.emplace_back([&, r] {
