@@ -520,20 +520,26 @@ struct ScadOp {
   double a = 3.7;
   template <class T> PB_INLINE T prox(T z, T tau) const {
     // all branches are evaluated and selected (branch-free; the unselected ones may be inf/NaN)
+    // Only selects of values (never of bools nor nested conditions), so that GCC's vectorizer
+    // if-converts the whole map: with `c ? (x > y) : (u > v)` it emitted scalar branches (8x the l1 step).
     const T lp = T(lam_p), aa = T(a), az = std::fabs(z);
     const T soft = max_(az - tau * lp, T(0));
     const T mid = min_(aa * lp, max_(lp, ((aa - T(1)) * az - tau * aa * lp) / (aa - T(1) - tau)));
-    const T convex = az > aa * lp ? az : (az > (T(1) + tau) * lp ? mid : soft);
-    // threshold λp(a+1+τ)/2 (τ < a+1) or λp·sqrt(τ(a+1)); float32 compares squares (no square root:
-    // the decision moves only within an ulp or two of the threshold)
-    T nonconvex;
+    const T inner = az > (T(1) + tau) * lp ? mid : soft;
+    const T convex = az > aa * lp ? az : inner;
+    // threshold λp(a+1+τ)/2 (τ < a+1) or λp·sqrt(τ(a+1)); float32 compares squares in the second case
+    // (no square root: the decision moves only within an ulp or two of the threshold)
+    const bool small_tau = tau < aa + T(1);
+    const T thr_a = lp * (aa + T(1) + tau) * T(0.5);
+    T lhs, rhs;
     if constexpr (sizeof(T) <= 4) {
-      const bool hi = tau < aa + T(1) ? az > lp * (aa + T(1) + tau) * T(0.5) : az * az > lp * lp * (tau * (aa + T(1)));
-      nonconvex = hi ? az : soft;
+      lhs = small_tau ? az : az * az;
+      rhs = small_tau ? thr_a : lp * lp * (tau * (aa + T(1)));
     } else {
-      const T thr = tau < aa + T(1) ? lp * (aa + T(1) + tau) * T(0.5) : lp * std::sqrt(tau * (aa + T(1)));
-      nonconvex = az > thr ? az : soft;
+      lhs = az;
+      rhs = small_tau ? thr_a : lp * std::sqrt(tau * (aa + T(1)));
     }
+    const T nonconvex = lhs > rhs ? az : soft;
     const T y = tau < aa - T(1) ? convex : nonconvex;
     const T x = copysign_(y, z);
     return tau == T(0) ? z : (y > T(0) ? x : T(0));

@@ -110,6 +110,9 @@ class RatioReporter : public benchmark::ConsoleReporter {
       }
     if (!harness_run) not_run("Lasso through the harness / bare Eigen loop", 1.10, false);
     std::printf("\nInformational:\n");
+    if (const Result* pc = find("BM_ProbesPairedCounts/proxgen/l1" + n); pc && pc->off_total > 0)
+      std::printf("  %-52s %6.3f   (the runner counts on logged steps only)\n",
+                  "probes + sparsity counts on every step / off", pc->on_total / pc->off_total);
     if (const Result* off = find("BM_OptimizerStepNoProbes/proxgen/l1" + n); off && l1)
       std::printf("  %-52s %6.3f   (separate runs, drift-prone: the paired verdict is the target)\n",
                   "ProxGen-Adam l1 probes on / off", l1->time / off->time);

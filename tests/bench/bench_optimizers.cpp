@@ -4,7 +4,8 @@
 // Names: BM_OptimizerStep/<optimizer>/<regularizer>/<n> (probes on, the default),
 // BM_OptimizerStepNoProbes/<optimizer>/<regularizer>/<n>, BM_TorchAdamStep/<n>, and
 // BM_OptimizerStepBaseIsa/proxgen/l1/<n> and BM_OptimizerStepAvx2Isa/... (the narrower loops than
-// the ones in use, when available; the label of each run names the loops used), and BM_ProbesPaired/proxgen/l1/<n>: one
+// the ones in use, when available; the label of each run names the loops used), and BM_ProbesPaired/proxgen/l1/<n>
+// (norms only, as the runner probes every step; BM_ProbesPairedCounts/...: with the sparsity counts): one
 // optimizer whose steps alternate probes on and off (on–off, then off–on), each timed, so that drift of a shared
 // machine (memory bandwidth and clock change by 10–30% over minutes) hits both sides alike; its
 // counter on_over_off is Σ t_on / Σ t_off. bench_main.cpp prints the ratios.
@@ -78,12 +79,16 @@ void run_step(benchmark::State& state, const std::string& opt, const std::string
   kn::set_cpu_isa(saved);
 }
 
-void BM_ProbesPaired(benchmark::State& state) {
+/// counts: whether the probed steps also count the sparsity (nnz, n_small). The runner probes the
+/// norms on every step and counts only on the steps it logs (set_count_sparsity), so the target row
+/// is BM_ProbesPaired (counts off); BM_ProbesPairedCounts (counts on every step) is informational.
+void BM_ProbesPaired(benchmark::State& state, bool counts) {
   const int64_t n = state.range(0);
   auto p = bench_param(n);
   auto loss = torch::zeros({});
   torch::optim::Optimizer::LossClosure closure = [&] { return loss; };
   auto optim = bench_optimizer("proxgen", "l1", p, closure);
+  optim->set_count_sparsity(counts);
   using clk = std::chrono::steady_clock;
   double on = 0, off = 0;
   bool first = true;  // which side runs first alternates, so neither always follows the other
@@ -134,10 +139,12 @@ int register_all() {
         add("BM_OptimizerStep/" + opt + "/" + reg, opt, reg, true);
       }
       add("BM_OptimizerStepNoProbes/" + opt + "/l1", opt, "l1", false);
-      benchmark::RegisterBenchmark(("BM_ProbesPaired/" + opt + "/l1").c_str(), BM_ProbesPaired)
-          ->Arg(kN)
-          ->Unit(benchmark::kMillisecond)
-          ->UseRealTime();
+      for (const bool counts : {false, true})
+        benchmark::RegisterBenchmark(("BM_ProbesPaired" + std::string(counts ? "Counts/" : "/") + opt + "/l1").c_str(),
+                                     [counts](benchmark::State& s) { BM_ProbesPaired(s, counts); })
+            ->Arg(kN)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
       namespace kn = core::kernels;
       for (kn::CpuIsa isa : {kn::CpuIsa::Base, kn::CpuIsa::Avx2})  // the narrower loops than the ones in use
         if (int(isa) < int(kn::cpu_isa()) && kn::cpu_isa_available(isa))
