@@ -12,7 +12,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <regex>
+#include <sstream>
 
 #include "core/optimizer.h"
 #include "core/problem.h"
@@ -389,6 +391,60 @@ void write_bytes(const fs::path& p, const std::vector<uint8_t>& b) {
   o.write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
 }
 }  // namespace
+
+// Found by fuzz_checkpoint: LibTorch 1.13's archive reader checks no CRC, and its TorchScript
+// importer crashes (SIGSEGV) on damaged code entries, as set_state did on a damaged RNG state. The
+// loader now checks every zip entry's CRC-32 first. Every byte flip must be a proxbench::Error, and
+// so must the crashing inputs kept in the fuzz corpus.
+TEST(ReliabilityCheckpoint, DamagedBytesAreRefusedBeforeLibTorchParsesThem) {
+  auto make = [] {
+    auto problem = core::problem_registry().get("lasso").make(
+        core::OptionMap(nlohmann::json{{"n", 20}, {"p", 5}, {"k", 2}, {"batch_size", 5}}), 1);
+    auto reg = core::make_regularizer("l1", core::OptionMap());
+    std::vector<core::ParamGroupSpec> groups;
+    for (auto& g : problem->parameter_groups()) groups.push_back({g.params, reg, 0.05});
+    auto opt = core::make_optimizer("proxgen", groups, core::OptionMap(nlohmann::json{{"lr", 0.01}}));
+    return std::make_pair(std::move(problem), std::move(opt));
+  };
+  test_util::TempDir tmp;
+  auto [problem, opt] = make();
+  problem->begin_epoch(0, 1);
+  problem->select_batch(0);
+  opt->step([&] { return problem->closure_loss(true); });
+  harness::LoopState st;
+  st.epoch = 1, st.step = 1, st.trajectory = "step,objective\n";
+  harness::save_checkpoint(tmp.path.string(), *problem, *opt, st);
+  std::ifstream f(tmp.path / "checkpoint.pt", std::ios::binary);
+  const std::string good((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  ASSERT_GT(good.size(), 1000u);
+  auto load = [&](const std::string& bytes) {
+    auto [p2, o2] = make();
+    harness::LoopState s2;
+    std::istringstream in(bytes);
+    return error_of([&] { harness::load_checkpoint(in, *p2, *o2, s2); });
+  };
+  EXPECT_EQ(load(good), "(no error)");
+  int refused = 0, crc = 0;
+  for (size_t at = 0; at < good.size(); at += 97) {  // a byte flipped every 97 bytes, one at a time
+    std::string bad = good;
+    bad[at] = char(bad[at] ^ 0x5a);
+    const std::string e = load(bad);
+    refused += e != "(no error)";
+    crc += e.find("CRC-32") != std::string::npos;
+  }
+  EXPECT_GT(crc, 0);
+  EXPECT_GT(refused, int(good.size() / 97) * 3 / 4) << "most flips must be caught (a few hit unused header bytes)";
+  const fs::path corpus = fs::path(PROXBENCH_SOURCE_DIR) / "tests/fuzz/corpus/fuzz_checkpoint";
+  int crashes = 0;
+  for (const auto& e : fs::directory_iterator(corpus)) {
+    if (e.path().filename().string().rfind("crash-", 0) != 0) continue;
+    std::ifstream cf(e.path(), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(cf)), std::istreambuf_iterator<char>());
+    EXPECT_NE(load(bytes), "(no error)") << e.path();
+    ++crashes;
+  }
+  EXPECT_GE(crashes, 3);
+}
 
 TEST(ReliabilityData, NonRegularFilesAreRefusedWithoutReading) {
   test_util::TempDir tmp;
