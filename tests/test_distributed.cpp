@@ -8,10 +8,8 @@
 //  - Bucketing: many tensors in small buckets sum exactly like one call per tensor.
 //  - The CLI: `proxbench run --nproc 2` writes the same store as one process (rank 0 only), and a
 //    rank killed mid-run ends the other with a data-parallel error in summary.json, no hang.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
+#include <torch/version.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -28,6 +26,17 @@
 using namespace proxbench;
 using nlohmann::json;
 namespace fs = std::filesystem;
+
+// Without c10d Gloo: a failure in the CPU build (Debian's LibTorch 1.13 + libgloo-dev, where the
+// ctest must not pass silently), a visible skip in the CUDA build against a LibTorch 2.x wheel,
+// which is configured without Gloo (CMakeLists.txt: PROXBENCH_GLOO; NCCL there needs a GPU).
+#if TORCH_VERSION_MAJOR >= 2
+#define REQUIRE_GLOO() \
+  if (!core::have_c10d_gloo()) GTEST_SKIP() << "this CUDA/LibTorch 2.x build has no c10d Gloo (PROXBENCH_GLOO=OFF)"
+#else
+#define REQUIRE_GLOO() \
+  if (!core::have_c10d_gloo()) GTEST_FAIL() << "this build has no c10d Gloo (install libgloo-dev and reconfigure)"
+#endif
 
 namespace {
 
@@ -140,7 +149,7 @@ problems::ClassificationOptions tiny_net() {
 }  // namespace
 
 TEST(DataParallel, LassoTwoRanksEqualOneProcess) {
-  if (!core::have_c10d_gloo()) GTEST_FAIL() << "this build has no c10d Gloo (install libgloo-dev and reconfigure)";
+  REQUIRE_GLOO();
   // an odd batch (15 = 7 + 8) and a short last batch (90 = 6 x 15): unequal slices
   check_data_parallel(lasso(), "proxgen", {{"lr", 0.02}}, 0.05, 12, 1e-9, 1e-12);
   check_data_parallel(lasso(), "prox_sgd", {{"lr", 0.05}}, 0.05, 12, 1e-9, 1e-12);
@@ -149,7 +158,7 @@ TEST(DataParallel, LassoTwoRanksEqualOneProcess) {
 }
 
 TEST(DataParallel, Sr2RejectsAlikeOnBothRanks) {
-  if (!core::have_c10d_gloo()) GTEST_FAIL() << "this build has no c10d Gloo";
+  REQUIRE_GLOO();
   // sigma_0 small: the first steps are too long and get rejected, then accepted
   auto p = lasso()();
   Trained t = train(*p, "sr2", {{"sigma0", 1e-3}}, 0.05, 10, nullptr, false);
@@ -158,14 +167,14 @@ TEST(DataParallel, Sr2RejectsAlikeOnBothRanks) {
 }
 
 TEST(DataParallel, ClassificationTwoRanksEqualOneProcess) {
-  if (!core::have_c10d_gloo()) GTEST_FAIL() << "this build has no c10d Gloo";
+  REQUIRE_GLOO();
   auto make = [] { return std::make_unique<problems::ClassificationProblem>(tiny_net(), 5); };
   // BatchNorm frozen (eval mode) so that a slice's gradient is its share of the global one
   check_data_parallel(make, "proxgen", {{"lr", 0.01}}, 1e-3, 6, 1e-4, 1e-6, /*eval_mode=*/true);
 }
 
 TEST(DataParallel, BatchNormBuffersAreBroadcastBeforeEvaluation) {
-  if (!core::have_c10d_gloo()) GTEST_FAIL() << "this build has no c10d Gloo";
+  REQUIRE_GLOO();
   std::vector<std::unique_ptr<problems::ClassificationProblem>> ps;
   for (int r = 0; r < 2; ++r) ps.push_back(std::make_unique<problems::ClassificationProblem>(tiny_net(), 5));
   std::vector<std::vector<torch::Tensor>> before(2), after(2);
@@ -189,7 +198,7 @@ TEST(DataParallel, BatchNormBuffersAreBroadcastBeforeEvaluation) {
 }
 
 TEST(DataParallel, BucketsSumLikeOneCallPerTensor) {
-  if (!core::have_c10d_gloo()) GTEST_FAIL() << "this build has no c10d Gloo";
+  REQUIRE_GLOO();
   std::vector<std::vector<torch::Tensor>> ts(2);
   on_ranks(2, [&](int r, core::Communicator& c) {
     c.set_bucket_bytes(1000);  // several buckets; float and double tensors in separate ones
@@ -212,7 +221,7 @@ TEST(DataParallel, BucketsSumLikeOneCallPerTensor) {
 }
 
 TEST(DataParallel, CliNprocWritesTheSameStoreAsOneProcess) {
-  if (!core::have_c10d_gloo()) GTEST_FAIL() << "this build has no c10d Gloo";
+  REQUIRE_GLOO();
   test_util::TempDir tmp;
   test_util::write_file(
       tmp.path / "dp.yaml",
@@ -250,7 +259,7 @@ TEST(DataParallel, CliNprocWritesTheSameStoreAsOneProcess) {
 }
 
 TEST(DataParallel, KilledRankEndsTheOtherWithAnError) {
-  if (!core::have_c10d_gloo()) GTEST_FAIL() << "this build has no c10d Gloo";
+  REQUIRE_GLOO();
   test_util::TempDir tmp;
   test_util::write_file(tmp.path / "k.yaml",
                         "name: k\nproblem: {name: lasso, n: 60, p: 12, k: 3, batch_size: 15}\nregularizer: {name: l1}\n"

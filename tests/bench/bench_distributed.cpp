@@ -6,10 +6,7 @@
 // time spent inside the gradient all-reduces, bucketed at 25 MiB: ResNet-20 is one bucket).
 // Run: ./build/tests/proxbench_bench --benchmark_filter=DataParallel
 #include <ATen/Parallel.h>
-#include <arpa/inet.h>
 #include <benchmark/benchmark.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
