@@ -579,7 +579,7 @@ SweepResult run_experiment(const Experiment& ex, const RunnerOptions& o) {
       ++done;
       std::string st = sum["status"];
       (st == "completed" ? res.completed : st == "diverged" ? res.diverged : st == "budget" ? res.budget : res.errors)++;
-      if (oo.progress) {
+      if (oo.progress || st == "error") {  // a run's error is printed even with --quiet
         std::string obj = sum["metrics"].contains("objective") ? sum["metrics"]["objective"].dump() : "";
         std::cerr << (tty ? "\r\033[K" : "") << "proxbench run: [" << res.skipped + done << "/" << res.total << "] "
                   << r.id << " " << describe_run(r.spec) << ": " << st
