@@ -65,6 +65,13 @@ uint32_t le32(const std::string& b, size_t at) { return le16(b, at) | le16(b, at
 /// damaged code entries (found by fuzz_checkpoint). Throws proxbench::Error naming what is wrong.
 /// Archives of 4 GiB and more (zip64) are not checked. A forged archive with consistent CRCs can
 /// still reach LibTorch's parser: checkpoints are trusted input, like pickles.
+// Not instrumented for coverage in the libFuzzer build: libFuzzer sees the operands of instrumented
+// comparisons and learns to forge matching CRCs, which leaves the damaged-file model this check
+// defends for the forged-file one that it documents as out of scope (found 2026-12-01: a forged
+// archive made LibTorch's unpickler ask for 4 GB).
+#if defined(__clang__)
+__attribute__((no_sanitize("coverage")))
+#endif
 void verify_zip_crcs(const std::string& b) {
   if (b.size() >= (uint64_t(1) << 32)) return;
   if (b.size() < 22) throw Error("not a zip archive (" + std::to_string(b.size()) + " bytes)");
