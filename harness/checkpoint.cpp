@@ -1,7 +1,6 @@
 #include "harness/checkpoint.h"
 
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -12,6 +11,7 @@
 
 #include "core/common.h"
 #include "harness/io.h"
+#include "harness/zip_check.h"
 
 namespace proxbench::harness {
 
@@ -54,79 +54,6 @@ void save_checkpoint(const std::string& run_dir, core::Problem& problem, core::P
   write_bytes_atomic(path, data.data(), data.size());
 }
 
-namespace {
-
-uint32_t le16(const std::string& b, size_t at) { return uint32_t(uint8_t(b[at])) | uint32_t(uint8_t(b[at + 1])) << 8; }
-uint32_t le32(const std::string& b, size_t at) { return le16(b, at) | le16(b, at + 2) << 16; }
-
-/// Checks every entry of the zip archive `b` (LibTorch's checkpoint format: stored tensors, deflated
-/// code entries) against the CRC-32 of its central-directory record, before LibTorch parses anything:
-/// LibTorch 1.13's reader does not check them, and its TorchScript importer crashes (SIGSEGV) on
-/// damaged code entries (found by fuzz_checkpoint). Throws proxbench::Error naming what is wrong.
-/// Archives of 4 GiB and more (zip64) are not checked. A forged archive with consistent CRCs can
-/// still reach LibTorch's parser: checkpoints are trusted input, like pickles.
-// Not instrumented for coverage in the libFuzzer build: libFuzzer sees the operands of instrumented
-// comparisons and learns to forge matching CRCs, which leaves the damaged-file model this check
-// defends for the forged-file one that it documents as out of scope (found 2026-12-01: a forged
-// archive made LibTorch's unpickler ask for 4 GB).
-#if defined(__clang__)
-__attribute__((no_sanitize("coverage")))
-#endif
-void verify_zip_crcs(const std::string& b) {
-  if (b.size() >= (uint64_t(1) << 32)) return;
-  if (b.size() < 22) throw Error("not a zip archive (" + std::to_string(b.size()) + " bytes)");
-  size_t eocd = std::string::npos;
-  for (size_t i = b.size() - 22 + 1; i-- > 0 && b.size() - i <= 22 + 65535;)
-    if (le32(b, i) == 0x06054b50u) {
-      eocd = i;
-      break;
-    }
-  if (eocd == std::string::npos) throw Error("not a zip archive (no end-of-central-directory record)");
-  const uint32_t entries = le16(b, eocd + 10), cd_size = le32(b, eocd + 12), cd_off = le32(b, eocd + 16);
-  if (uint64_t(cd_off) + cd_size > eocd) throw Error("zip central directory out of bounds");
-  size_t at = cd_off;
-  for (uint32_t k = 0; k < entries; ++k) {
-    if (at + 46 > eocd || le32(b, at) != 0x02014b50u) throw Error("zip central directory damaged");
-    const uint32_t method = le16(b, at + 10), crc = le32(b, at + 16), csize = le32(b, at + 20),
-                   usize = le32(b, at + 24), nlen = le16(b, at + 28), xlen = le16(b, at + 30),
-                   clen = le16(b, at + 32), loff = le32(b, at + 42);
-    if (at + 46 + nlen > eocd) throw Error("zip central directory damaged");
-    const std::string name = b.substr(at + 46, nlen);
-    if (method != 0 && method != 8) throw Error("zip entry '" + name + "': unknown compression method");
-    if (uint64_t(loff) + 30 > b.size() || le32(b, loff) != 0x04034b50u)
-      throw Error("zip entry '" + name + "': local header damaged");
-    const uint64_t data = uint64_t(loff) + 30 + le16(b, loff + 26) + le16(b, loff + 28);
-    if (data + csize > b.size()) throw Error("zip entry '" + name + "' runs past the end (truncated file?)");
-    uLong got = ::crc32(0L, Z_NULL, 0);
-    if (method == 0) {
-      if (csize != usize) throw Error("zip entry '" + name + "': sizes disagree");
-      got = ::crc32(got, reinterpret_cast<const Bytef*>(b.data() + data), usize);
-    } else {  // deflate (LibTorch compresses its small code entries): inflate in chunks, CRC as we go
-      z_stream z{};
-      if (::inflateInit2(&z, -MAX_WBITS) != Z_OK) throw Error("zlib: inflateInit2 failed");
-      z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(b.data() + data));
-      z.avail_in = csize;
-      unsigned char buf[1 << 14];
-      uint64_t out = 0;
-      int rc = Z_OK;
-      while (rc == Z_OK && out <= usize) {
-        z.next_out = buf;
-        z.avail_out = sizeof buf;
-        rc = ::inflate(&z, Z_NO_FLUSH);
-        const size_t n = sizeof buf - z.avail_out;
-        got = ::crc32(got, buf, uInt(n));
-        out += n;
-        if (rc == Z_OK && n == 0 && z.avail_in == 0) break;
-      }
-      ::inflateEnd(&z);
-      if (rc != Z_STREAM_END || out != usize) throw Error("zip entry '" + name + "' does not inflate to its size (damaged file)");
-    }
-    if (uint32_t(got) != crc) throw Error("zip entry '" + name + "' fails its CRC-32 check (damaged file)");
-    at += size_t(46) + nlen + xlen + clen;
-  }
-}
-
-}  // namespace
 
 void load_checkpoint(std::istream& in, core::Problem& problem, core::ProxOptimizer& opt, LoopState& s) {
   try {
