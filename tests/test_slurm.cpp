@@ -27,14 +27,7 @@ seeds: 2
 budget: {epochs: 2}
 )";
 
-std::string err(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test_util::error_of;
 
 struct Fixture {
   test_util::TempDir tmp;
@@ -163,13 +156,13 @@ TEST(Slurm, BadOptionsAreClearErrors) {
   Fixture f;
   auto o = f.opts();
   o.parallelism = -1;
-  EXPECT_EQ(err([&] { harness::plan_slurm(f.ex(), o); }), "--parallelism -1: must be >= 0");
+  EXPECT_EQ(error_of([&] { harness::plan_slurm(f.ex(), o); }), "--parallelism -1: must be >= 0");
   o = f.opts();
   o.time = "1 h";
-  EXPECT_EQ(err([&] { harness::plan_slurm(f.ex(), o); }), "--time '1 h': expected one word without spaces or quotes");
+  EXPECT_EQ(error_of([&] { harness::plan_slurm(f.ex(), o); }), "--time '1 h': expected one word without spaces or quotes");
   o = f.opts();
   o.sbatch_args = {"--comment=a\nb"};
-  EXPECT_NE(err([&] { harness::plan_slurm(f.ex(), o); }).find("--sbatch-arg"), std::string::npos);
+  EXPECT_NE(error_of([&] { harness::plan_slurm(f.ex(), o); }).find("--sbatch-arg"), std::string::npos);
 }
 
 TEST(Slurm, CliDryRunPrintsBothScriptsAndWritesNothing) {
