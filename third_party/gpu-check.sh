@@ -28,6 +28,8 @@
 # so that a typo shows up here and not on the GPU machine.
 #
 # Usage: third_party/gpu-check.sh OUTDIR        Env: GPU_CARRY (default .gpu-carry)
+# Exit status 0 when no part FAILED (skipped parts do not count), else 1. CI runs the dry run on
+# its CompileCheck CUDA build every time (.ci/run step 3).
 set -uo pipefail
 out=${1:?usage: third_party/gpu-check.sh OUTDIR}
 cd "$(dirname "$0")/.."
@@ -78,6 +80,16 @@ sp = os.path.dirname(os.path.dirname(torch.__file__))
 print(":".join([os.path.join(os.path.dirname(torch.__file__), "lib")] + sorted(glob.glob(os.path.join(sp, "nvidia", "*", "lib")))))
 PY
 ) || torch_libs=""
+# The carried binaries come packed (prepare-gpu-check.sh): unpack them once, outside OUTDIR (whose
+# files travel back), with tar or, where tar lacks xz, python's tarfile.
+if [[ -f $carry/payload.tar.xz && ! -x $carry/bin/proxbench ]]; then
+  unpacked=${TMPDIR:-/tmp}/proxbench-gpu-carry
+  rm -rf "$unpacked" && mkdir -p "$unpacked"
+  tar -C "$unpacked" -xJf "$carry/payload.tar.xz" 2> /dev/null ||
+    python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$carry/payload.tar.xz" "$unpacked"
+  for f in BUILD_INFO data; do ln -sfn "$carry/$f" "$unpacked/$f"; done
+  carry=$unpacked
+fi
 if [[ -x $carry/bin/proxbench ]]; then
   export bin=$carry/bin
   libpath=$carry/lib${torch_libs:+:$torch_libs}
@@ -172,3 +184,5 @@ total=$(($(date +%s) - T_START))
   echo '```'
 } > "$out/REPORT.md"
 echo "gpu-check: done in ${total} s; $out/REPORT.md"
+# Exit status: 1 when any part FAILED (everything is written either way).
+if grep -q 'FAILED' "$summary"; then echo "gpu-check: some parts FAILED"; exit 1; fi

@@ -10,6 +10,8 @@
 #   debs/  the .deb files of third_party/prepare-device.sh (fallback: building on the device)
 #   BUILD_INFO  commit, LibTorch, nvcc, date
 # No links (the device tool carries plain files only): libraries are copied under their SONAME.
+# bin/ and lib/ are then packed into payload.tar.xz (xz -9: 35 MiB of binaries become ~5 MiB; the
+# Fashion-MNIST .gz files, 30 MiB, do not compress further), which gpu-check.sh unpacks on the device.
 #
 # Usage: third_party/prepare-gpu-check.sh [DEST] [BUILD_DIR]   (defaults .gpu-carry, build-cuda-release)
 # BUILD_DIR is built (CUDA_BUILD_TYPE=Release) when its binaries are missing. A build of another type
@@ -52,6 +54,9 @@ cp /usr/share/datasets/fashion-mnist/*-ubyte.gz "$dest/data/fashion-mnist/"
   date -u
 } > "$dest/BUILD_INFO"
 ls -l "$dest"/bin "$dest"/lib "$dest"/data/fashion-mnist
+tar -C "$dest" -cf - bin lib | xz -9 -T2 > "$dest/payload.tar.xz"
+rm -rf "$dest/bin" "$dest/lib"
+ls -l "$dest"
 mib=$(du -sm "$dest" | cut -f1)
 echo "prepare-gpu-check: $dest holds ${mib} MiB"
 if ((mib >= 60)); then
