@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "core/rng.h"
 #include "proxbench_build_config.h"
 
 namespace proxbench {
@@ -15,3 +16,12 @@ std::string format_double(double v) {
 }
 
 }  // namespace proxbench
+
+namespace proxbench::core {
+
+std::mutex& global_rng_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+}  // namespace proxbench::core

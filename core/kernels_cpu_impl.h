@@ -251,8 +251,10 @@ void diag_dispatch(const CpuJob& s, int64_t i0, int64_t i1, ProbeAcc& acc) {
       using False = std::false_type;
       if (!s.probes)
         with_aux(False{}, False{});
-      else if (s.count_sparsity && M != Mode::ZTau)
-        with_aux(True{}, std::integral_constant<bool, M != Mode::ZTau>{});
+      else if constexpr (M == Mode::ZTau)  // phase 1 writes no θ: no counting instantiation
+        with_aux(True{}, False{});
+      else if (s.count_sparsity)
+        with_aux(True{}, True{});
       else
         with_aux(True{}, False{});
     };

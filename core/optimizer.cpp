@@ -73,10 +73,16 @@ double ProxOptimizer::regularization_value() const {
 }
 
 ProxParamState& ProxOptimizer::param_state(const torch::Tensor& p) {
+  if (state_cache_size_ != state_.size()) state_cache_.clear();
+  const auto c = state_cache_.find(p.unsafeGetTensorImpl());
+  if (c != state_cache_.end()) return *c->second;
   auto key = state_key(p);
   auto it = state_.find(key);
   if (it == state_.end()) it = state_.emplace(key, std::make_unique<ProxParamState>()).first;
-  return static_cast<ProxParamState&>(*it->second);
+  auto& st = static_cast<ProxParamState&>(*it->second);
+  state_cache_.emplace(p.unsafeGetTensorImpl(), &st);
+  state_cache_size_ = state_.size();
+  return st;
 }
 
 torch::Tensor& ProxOptimizer::buffer(ProxParamState& st, const std::string& name, const torch::Tensor& p) {
@@ -91,7 +97,15 @@ torch::Tensor ProxOptimizer::begin_step(const LossClosure& closure, StepStats& s
     torch::AutoGradMode enable(true);
     loss = closure();
     s.loss_evals = 1;
-    if (loss.defined()) s.loss = loss.item<double>();
+    // the common CPU scalars read directly (item() is a dispatcher call: a fixed cost per step)
+    if (loss.defined() && loss.is_cpu() && loss.numel() == 1 && loss.layout() == torch::kStrided &&
+        loss.scalar_type() == torch::kDouble)
+      s.loss = *loss.data_ptr<double>();
+    else if (loss.defined() && loss.is_cpu() && loss.numel() == 1 && loss.layout() == torch::kStrided &&
+             loss.scalar_type() == torch::kFloat)
+      s.loss = double(*loss.data_ptr<float>());
+    else if (loss.defined())
+      s.loss = loss.item<double>();
   }
   s.grad_evals = 1;
   s.step = ++step_count_;

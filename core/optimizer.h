@@ -11,6 +11,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -158,6 +159,14 @@ class ProxOptimizer : public torch::optim::Optimizer {
   bool probes_ = true;
   bool count_sparsity_ = true;
   int64_t step_count_ = 0;  ///< steps taken by this optimizer (1-based after the first step)
+
+ private:
+  /// param_state's cache, TensorImpl → its state object: LibTorch 1.x keys state_ by the address
+  /// printed into a string (an ostringstream per lookup, the largest fixed cost of a small step).
+  /// The objects behind state_'s unique_ptrs never move and proxbench never erases one; the cache
+  /// is dropped whenever state_'s size differs from the size it was built at (e.g. state().clear()).
+  std::unordered_map<const c10::TensorImpl*, ProxParamState*> state_cache_;
+  size_t state_cache_size_ = 0;
 };
 
 /// While alive, the quantized parameters of `opt` hold their binarized values

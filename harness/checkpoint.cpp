@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/common.h"
+#include "core/rng.h"
 #include "harness/io.h"
 #include "harness/zip_check.h"
 
@@ -60,9 +61,8 @@ void load_checkpoint(std::istream& in, core::Problem& problem, core::ProxOptimiz
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (in.bad()) throw Error("read error");
     verify_zip_crcs(bytes);
-    std::istringstream checked(std::move(bytes));
     torch::serialize::InputArchive a;
-    a.load_from(checked);
+    a.load_from(bytes.data(), bytes.size());  // from the checked bytes themselves: one copy in memory
     auto groups = problem.parameter_groups();
     {
       torch::NoGradGuard ng;
@@ -109,6 +109,7 @@ void load_checkpoint(std::istream& in, core::Problem& problem, core::ProxOptimiz
     if (!get("trajectory").isString()) throw Error("'trajectory' is not a string");
     t.trajectory = v.toStringRef();
     {
+      std::lock_guard<std::mutex> rng_lock(core::global_rng_mutex());  // other runs' threads (--jobs)
       auto gen = at::detail::getDefaultCPUGenerator();
       std::lock_guard<std::mutex> lock(gen.mutex());
       // LibTorch's set_state trusts its argument (a damaged state crashed it: fuzz_checkpoint):

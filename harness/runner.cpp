@@ -24,6 +24,7 @@
 #include "core/optimizer.h"
 #include "core/problem.h"
 #include "core/regularizer.h"
+#include "core/rng.h"
 #include "harness/checkpoint.h"
 #include "harness/io.h"
 #include "harness/run_lock.h"
@@ -182,7 +183,10 @@ json run_one(const RunSpec& run, const std::string& dir, const std::function<voi
     auto build = [&] {  // fresh problem and optimizer, as at the start of the run
       opt.reset();
       problem.reset();
-      torch::manual_seed(seed);
+      {
+        std::lock_guard<std::mutex> rng(core::global_rng_mutex());  // runs in other threads seed it too
+        torch::manual_seed(seed);
+      }
       problem = core::problem_registry().get(pname).make(
           core::OptionMap(spec["problem"]["options"], "problem '" + pname + "'"), seed);
       if (comm) {

@@ -35,9 +35,11 @@ torch::Tensor DiagOptimizer::step(LossClosure closure) {
   // device-to-host copy per step), after the loop.
   size_t n_params = 0;
   for (const auto& g : param_groups()) n_params += g.params().size();
-  std::vector<ProbeAcc> accs;
-  std::vector<double> alphas;
-  accs.reserve(n_params);
+  auto& accs = accs_;  // members: their capacity survives the step (no allocation after the first)
+  auto& alphas = alphas_;
+  accs.clear();
+  alphas.clear();
+  accs.reserve(n_params);  // before the loop: the ProbeAcc addresses stay stable
   alphas.reserve(n_params);
   const core::kernels::ProbeScope probe_scope;
   bool first_lr = true, any_aux = false;

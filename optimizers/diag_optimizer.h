@@ -48,6 +48,10 @@ class DiagOptimizer : public core::ProxOptimizer {
 
   core::kernels::ProbePartials partials_;
   int64_t prox_min_dim_ = 0;
+
+ private:
+  std::vector<core::kernels::ProbeAcc> accs_;  ///< step(): one per tensor, capacity kept (no per-step allocation)
+  std::vector<double> alphas_;                 ///< step(): α_t per tensor, likewise
 };
 
 }  // namespace proxbench::optimizers

@@ -4,10 +4,12 @@
 
 #include <cmath>
 #include <map>
+#include <mutex>
 #include <set>
 #include <sstream>
 
 #include "core/regularizer.h"
+#include "core/rng.h"
 
 namespace proxbench::problems {
 namespace {
@@ -124,9 +126,13 @@ void ClassificationProblem::setup(uint64_t seed) {
   train_ = train_.head(opts_.subset);
   test_ = test_.head(opts_.test_subset);
   device_ = opts_.device == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
-  torch::manual_seed(seed);
-  model_ = make_model(opts_.model, ModelShape{train_.channels(), std::max(train_.num_classes, test_.num_classes),
-                                             train_.height()});
+  {
+    // the model's weights from the global generator: no other run's thread may seed or draw between
+    std::lock_guard<std::mutex> rng(core::global_rng_mutex());
+    torch::manual_seed(seed);
+    model_ = make_model(opts_.model, ModelShape{train_.channels(), std::max(train_.num_classes, test_.num_classes),
+                                               train_.height()});
+  }
   model_->to(device_);
   model_->train(true);
   seed_ = seed;
@@ -155,8 +161,12 @@ void ClassificationProblem::setup(uint64_t seed) {
       }
       const auto& w = reg_params_[i].second;
       const int64_t n = it->second.second ? w.size(0) : w.size(1);  // conv: output channels; linear: inputs
-      auto la = model_->register_parameter("l0_log_alpha_" + std::to_string(i),
-                                           (torch::randn({n}, w.options()) * 0.01 + init).detach());
+      {
+        std::lock_guard<std::mutex> g(gen_.mutex());
+        gen_.set_current_seed(seed ^ 0x6a09e667f3bcc909ULL);  // the gates' own stream: not the global one
+      }
+      const auto noise = torch::randn({n}, gen_, torch::TensorOptions().dtype(w.scalar_type())).to(w.device());
+      auto la = model_->register_parameter("l0_log_alpha_" + std::to_string(i), (noise * 0.01 + init).detach());
       gate_modules_.push_back(it->second.first);
       gate_conv_.push_back(it->second.second);
       log_alpha_.push_back(la);
@@ -203,10 +213,14 @@ torch::Tensor ClassificationProblem::expected_l0() {
 }
 
 namespace {
-torch::Tensor gate_values(const torch::Tensor& log_alpha, bool sample) {
+/// s̄ = clamp(s(ζ − γ) + γ, 0, 1); with `sample`, s = σ((log u − log(1 − u) + log α)/β), u ~ U(0, 1)
+/// drawn from `gen` (on the CPU, then moved: one small tensor per gated weight).
+torch::Tensor gate_values(const torch::Tensor& log_alpha, bool sample, at::Generator* gen = nullptr) {
   torch::Tensor s;
   if (sample) {
-    auto u = torch::rand_like(log_alpha).clamp(1e-6, 1.0 - 1e-6);
+    auto u = torch::rand(log_alpha.sizes(), *gen, torch::TensorOptions().dtype(log_alpha.scalar_type()))
+                 .to(log_alpha.device())
+                 .clamp(1e-6, 1.0 - 1e-6);
     s = torch::sigmoid((torch::log(u) - torch::log(1 - u) + log_alpha) / kBeta);
   } else {
     s = torch::sigmoid(log_alpha);
@@ -226,9 +240,17 @@ torch::Tensor ClassificationProblem::effective_weight(size_t i) {
 }
 
 void ClassificationProblem::apply_gates(bool sample) {
+  if (sample) {  // the gate noise is a function of (seed, epoch, batch), like the batch itself: a run
+                 // resumed from a checkpoint, or run beside others (--jobs), draws the same samples
+    uint64_t h = epoch_seed_ + 0x9e3779b97f4a7c15ULL * uint64_t(batch_index_ + 2);
+    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+    std::lock_guard<std::mutex> g(gen_.mutex());
+    gen_.set_current_seed(h ^ (h >> 31));
+  }
   for (size_t i = 0; i < log_alpha_.size(); ++i) {
     if (!gate_modules_[i]) continue;
-    auto w = gated(reg_params_[i].second, gate_values(log_alpha_[i], sample), gate_conv_[i]);
+    auto w = gated(reg_params_[i].second, gate_values(log_alpha_[i], sample, &gen_), gate_conv_[i]);
     if (gate_conv_[i])
       gate_modules_[i]->as<torch::nn::Conv2d>()->weight = w;
     else

@@ -85,6 +85,8 @@
 #include <string>
 #include <vector>
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include "core/distributed.h"
 #include "core/problem.h"
 #include "problems/datasets/image_data.h"
@@ -179,6 +181,9 @@ class ClassificationProblem : public core::Problem, public core::DataParallelPro
   std::vector<std::shared_ptr<torch::nn::Module>> gate_modules_;
   std::vector<bool> gate_conv_;
   std::vector<torch::Tensor> log_alpha_;
+  /// The gates' random stream (initial log α noise, then per batch u ~ U(0, 1) reseeded from
+  /// (seed, epoch, batch)): a generator of this problem's own, never LibTorch's global one.
+  at::Generator gen_ = at::make_generator<at::CPUGeneratorImpl>(0);
   double lambda_ = 0.0;
   double warm_test_accuracy_ = std::numeric_limits<double>::quiet_NaN();
   // data order

@@ -2,6 +2,8 @@
 
 #include "core/distributed.h"
 
+#include <ATen/ScalarOps.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -275,7 +277,7 @@ torch::Tensor LassoProblem::closure_loss(bool with_grad) {
   }
   const double m = static_cast<double>(batch_m_);  // the global batch: shares add up to its mean
   if (gp) g /= m;
-  return torch::scalar_tensor(0.5 * loss / m, torch::kDouble);
+  return at::detail::scalar_tensor_static(0.5 * loss / m, at::kDouble, at::kCPU);  // no dispatcher call
 }
 
 const LassoSolution& LassoProblem::reference(double lambda) {

@@ -168,19 +168,21 @@ ExperimentResults load_results(const std::string& dir) {
     for (auto& f : flat) vals.insert(f.count(p) ? f[p] : "-");
     if (vals.size() > 1) varying.push_back(p);
   }
-  // options of the same optimizer label only vary "within" it: keep them in the label
+  // a setting that does not vary among the configs of one optimizer label is that label's own (an
+  // option, an entry's own regularizer or problem option, e.g. "Revised ProxQuant l2/3" with
+  // q = 2/3): the label already names it, so only the settings that vary within a label join it
   for (size_t i = 0; i < r.configs.size(); ++i) {
     auto& c = r.configs[i];
     std::string variant;
     for (const auto& p : varying) {
-      if (p.rfind("optimizer.options.", 0) == 0) {
-        std::set<std::string> vals;  // does it vary among configs with this optimizer label?
-        for (size_t k = 0; k < r.configs.size(); ++k)
-          if (r.configs[k].optimizer_label == c.optimizer_label) vals.insert(flat[k].count(p) ? flat[k][p] : "-");
-        if (vals.size() < 2) continue;
-      }
+      std::set<std::string> vals;  // does it vary among configs with this optimizer label?
+      for (size_t k = 0; k < r.configs.size(); ++k)
+        if (r.configs[k].optimizer_label == c.optimizer_label) vals.insert(flat[k].count(p) ? flat[k][p] : "-");
+      if (vals.size() < 2) continue;
       if (!flat[i].count(p)) continue;
-      variant += (variant.empty() ? "" : " ") + last_component(p) + "=" + flat[i][p];
+      // the regularizer's name by itself ("l12", not "name=l12"); any other key as key=value
+      const std::string key = p == "regularizer.name" ? "" : last_component(p) + "=";
+      variant += (variant.empty() ? "" : " ") + key + flat[i][p];
     }
     c.variant = variant;
     c.label = c.optimizer_label + (variant.empty() ? "" : " " + variant);

@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "core/optimizer.h"
@@ -126,6 +128,54 @@ TEST(NetworkE2E, KilledRunResumesFromCheckpointToTheSameResult) {
   auto tb = harness::read_csv((b_runs[0] / "trajectory.csv").string());
   ASSERT_EQ(ta.rows.size(), tb.rows.size());
   for (const char* col : {"epoch", "objective", "test_accuracy", "pct_zero"}) EXPECT_EQ(ta.values(col), tb.values(col)) << col;
+}
+
+TEST(NetworkE2E, RunsInParallelThreadsGiveTheSequentialResults) {
+  // Found by `reproduce` (2 jobs by default): two runs starting together seeded and drew from
+  // LibTorch's one global generator at once, so the first run's initial weights depended on the
+  // other thread, and the hard-concrete gates drew their noise from it during training. Now: model
+  // construction under core::global_rng_mutex(), gate noise from the problem's own generator
+  // reseeded per batch. A and B (and C and D) are the same configuration under two labels; every
+  // run must equal its -j 1 twin, and A = B, C = D, column by column (the wall time aside).
+  test_util::TempDir tmp;
+  const auto yaml = tmp.path / "par.yaml";
+  test_util::write_file(yaml, "name: par\n" + tiny_problem() +
+                                  "regularizer: {name: l1}\nlambda: 1.0e-3\noptimizers:\n"
+                                  "  - {name: proxgen, label: A, options: {lr: 0.01}}\n"
+                                  "  - {name: proxgen, label: B, options: {lr: 0.01}}\n"
+                                  "  - {name: subgradient_adam, label: C, regularizer: {name: none}, problem: {l0_gates: hard_concrete}, options: {lr: 0.01}}\n"
+                                  "  - {name: subgradient_adam, label: D, regularizer: {name: none}, problem: {l0_gates: hard_concrete}, options: {lr: 0.01}}\n"
+                                  "seeds: 1\nbudget: {epochs: 2}\n");
+  std::string out;
+  const std::string base = "run '" + yaml.string() + "' -q --out '" + tmp.path.string();
+  // one intra-op thread in both (the runner gives each of J jobs cores/J threads otherwise, and a
+  // convolution's reductions may round differently with another thread count)
+  ASSERT_EQ(test_util::run_cli(base + "/seq' -j 1", &out, "OMP_NUM_THREADS=1"), 0) << out;
+  ASSERT_EQ(test_util::run_cli(base + "/par' -j 2", &out, "OMP_NUM_THREADS=1"), 0) << out;
+  auto columns = [](const fs::path& dir) {  // column → its cells' bit patterns (NaN = NaN)
+    auto t = harness::read_csv((dir / "trajectory.csv").string());
+    std::map<std::string, std::vector<uint64_t>> cols;
+    for (const auto& c : t.columns)
+      if (c != "seconds")
+        for (double v : t.values(c)) {
+          uint64_t b;
+          std::memcpy(&b, &v, sizeof b);
+          cols[c].push_back(b);
+        }
+    return cols;
+  };
+  std::map<std::string, std::map<std::string, std::vector<uint64_t>>> by_label;
+  auto seq = run_dirs(tmp.path / "seq" / "par");
+  ASSERT_EQ(seq.size(), 4u);
+  for (const auto& d : seq) {
+    const auto label = json::parse(harness::read_text((d / "spec.json").string()))["optimizer"]["label"].get<std::string>();
+    const auto twin = tmp.path / "par" / "par" / d.filename();
+    ASSERT_TRUE(fs::exists(twin / "trajectory.csv")) << twin;
+    EXPECT_EQ(columns(d), columns(twin)) << label << ": -j 2 differs from -j 1";
+    by_label[label] = columns(twin);
+  }
+  EXPECT_EQ(by_label["A"], by_label["B"]);
+  EXPECT_EQ(by_label["C"], by_label["D"]);
 }
 
 TEST(NetworkExperiments, ShippedExperimentsValidate) {

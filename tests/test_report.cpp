@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <set>
 
 #include "harness/experiment.h"
 #include "harness/io.h"
@@ -38,6 +39,33 @@ TEST(ReportTable, MeanStdFormatsAndCsvColumns) {
   auto tex = t.latex("cap");
   EXPECT_NE(tex.find("ProxGen\\_Adam & 0.95 $\\pm$ 0.071 \\\\"), std::string::npos) << tex;
   EXPECT_NE(tex.find("\\begin{tabular}{lr}"), std::string::npos);
+}
+
+TEST(ReportStore, LabelsNameOnlyWhatVariesWithinAnOptimizerLabel) {
+  // A runs the regularizer grid (l1, scad); B has its own regularizer (l1 only) and its own lr: B's
+  // label must not repeat them, A's must name the regularizer alone ("A scad", not "A name=scad").
+  test_util::TempDir tmp;
+  json doc = harness::yaml_to_json(R"(
+name: lab
+problem: {name: lasso, n: 40, p: 8, k: 2, batch_size: 20}
+regularizer: [{name: l1}, {name: scad}]
+lambda: 0.05
+optimizers:
+  - {name: test_prox_gd, label: A, options: {lr: 0.3}}
+  - {name: test_prox_gd, label: B, regularizer: {name: l1}, options: {lr: 0.1}}
+seeds: 1
+budget: {epochs: 1}
+)",
+                                   "lab.yaml");
+  auto ex = harness::make_experiment(doc, "lab.yaml");
+  harness::RunnerOptions o;
+  o.out_dir = tmp.path.string();
+  o.progress = false;
+  ASSERT_EQ(harness::run_experiment(ex, o).completed, 3);
+  auto r = reports::load_results((tmp.path / "lab").string());
+  std::set<std::string> labels;
+  for (const auto& c : r.configs) labels.insert(c.label);
+  EXPECT_EQ(labels, (std::set<std::string>{"A l1", "A scad", "B"}));
 }
 
 TEST(ReportStore, GroupsSeedsAndWritesAFullLassoReport) {
