@@ -269,7 +269,7 @@ PB_INLINE double exp2_vec(double y) {
                p67 = 1.0 / 720 + x * (1.0 / 5040), p89 = 1.0 / 40320 + x * (1.0 / 362880);
   const double p03 = p01 + x2 * p23, p47 = p45 + x2 * p67, p810 = p89 + x2 * (1.0 / 3628800);
   const double p = p03 + x4 * p47 + x8 * p810;
-  int64_t b;
+  uint64_t b;  // unsigned: the shift drops the high bits by definition (a signed one overflows: UB)
   memcpy(&b, &t, sizeof b);
   b = (b + 1023) << 52;  // the low 12 bits of round(y) + 1023: the biased exponent of 2^round(y)
   double sc;
@@ -306,7 +306,7 @@ PB_INLINE float exp2f_vec(float y) {
   const float x = (y - (t - kMagic)) * 0.6931472f;
   const float x2 = x * x;
   const float p = (1.0f + x) + x2 * ((0.5f + x * (1.0f / 6)) + x2 * ((1.0f / 24 + x * (1.0f / 120)) + x2 * (1.0f / 720)));
-  int32_t b;
+  uint32_t b;  // unsigned, as in exp2_vec
   memcpy(&b, &t, sizeof b);
   b = (b + 127) << 23;
   float sc;
