@@ -114,7 +114,12 @@ PB_INLINE T apply_clip(const DiagCoeffs& c, T x) {
 /// The fused diagonal update of one coordinate. Returns θ_{t+1}; D receives C + δ, x the prox
 /// output (x̂ for Prox-SGD), z/tau the ZTau outputs. Avg = false drops the Prox-SGD average: the
 /// caller guarantees c.eps == 1 (θ ← x), and the loop carries no select on a loop-invariant bool.
-template <Mode M, Precond P, class Op, class T, bool Avg = true>
+/// With Avg, Tail says how the tail is known: −1 at run time (c.eps == 1, c.aux_sign: the CUDA
+/// kernels), or at compile time, bit 0 = average (the caller guarantees c.eps ≠ 1), bit 1 = x̂ :=
+/// sign(θ_{t+1}) (c.aux_sign) — the CPU loops, which a select between loop-variant values on a
+/// loop-invariant flag kept from vectorizing (Prox-SGD and BinaryConnect ran 15-20x slower than
+/// ProxGen before: scalar code).
+template <Mode M, Precond P, class Op, class T, bool Avg = true, int Tail = -1>
 PB_INLINE T diag_update(const Op& op, const DiagCoeffs& c, T theta, T g, T& m, T* v, T& D, T& x, T& tau) {
   const T th = T(c.wd) * theta;  // exact when wd = 1
   if constexpr (M == Mode::Subgrad) g = g + T(c.sub_lambda) * op.subgrad(th);
@@ -135,10 +140,15 @@ PB_INLINE T diag_update(const Op& op, const DiagCoeffs& c, T theta, T g, T& m, T
     x = apply_clip(c, op.prox(z, tau));
     if constexpr (!Avg) {
       return x;
-    } else {
+    } else if constexpr (Tail < 0) {
       const T nw = c.eps == 1.0 ? x : th + T(c.eps) * (x - th);
       const T sg = nw < T(0) ? T(-1) : (nw >= T(0) ? T(1) : nw);
       x = c.aux_sign ? sg : x;  // select on a loop-invariant flag
+      return nw;
+    } else {
+      T nw = x;
+      if constexpr ((Tail & 1) != 0) nw = th + T(c.eps) * (x - th);
+      if constexpr ((Tail & 2) != 0) x = nw < T(0) ? T(-1) : (nw >= T(0) ? T(1) : nw);
       return nw;
     }
   }

@@ -30,8 +30,14 @@ constexpr int kLanes = int(32 / sizeof(T));  // sr2_loop's lanes: float 8, doubl
 // Probes: ‖g‖², ‖θ_{t+1} − θ_t‖² and max/min of D (every step the runner takes). Count: also the
 // sparsity counts nnz / n_small / nnz(x̂) (CpuJob::count_sparsity; the runner asks for them on the
 // steps it logs only, since they cost about as much as the norms).
-template <Mode M, Precond P, bool Probes, bool Count, bool Aux, class Op, class T>
-void diag_loop(const Op& op, const CpuJob& s, int64_t i0, int64_t i1, ProbeAcc& out) {
+// AuxT < 0: no x̂ (θ ← x); 0..3: x̂ stored (buffer or scratch) with diag_update's compile-time tail
+// (bit 0: Prox-SGD's average, c.eps ≠ 1; bit 1: x̂ := sign θ_{t+1}, BinaryConnect).
+// flatten: every call in the loop is inlined, whatever GCC's unit-growth budget says — the prox maps
+// are `inline` only, and with the x̂ tails' instantiations GCC stopped inlining LqOp::prox<float>,
+// leaving a call in the loop and the lq step scalar (7x slower, seen 2026-12-01).
+template <Mode M, Precond P, bool Probes, bool Count, int AuxT, class Op, class T>
+__attribute__((flatten)) void diag_loop(const Op& op, const CpuJob& s, int64_t i0, int64_t i1, ProbeAcc& out) {
+  constexpr bool Aux = AuxT >= 0;
   using Int = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;  // counts, as wide as T
   constexpr bool Theta = M != Mode::ZTau, HasV = P != Precond::Identity;
   ProbeAcc acc;  // local: the chunks' slots share cache lines (no false sharing per tile)
@@ -61,7 +67,7 @@ void diag_loop(const Op& op, const CpuJob& s, int64_t i0, int64_t i1, ProbeAcc& 
     for (int64_t i = t0; i < t1; ++i) {
       const T old = th[i], gv = g[i];
       T mm = m[i], vv = HasV ? v[i] : T(0), D, x, tv;
-      const T nw = diag_update<M, P, Op, T, Aux>(op, c, old, gv, mm, &vv, D, x, tv);
+      const T nw = diag_update<M, P, Op, T, Aux, AuxT>(op, c, old, gv, mm, &vv, D, x, tv);
       m[i] = mm;
       if constexpr (HasV) v[i] = vv;
       if constexpr (M == Mode::ZTau) {
@@ -243,9 +249,17 @@ void diag_dispatch(const CpuJob& s, int64_t i0, int64_t i1, ProbeAcc& acc) {
       auto with_aux = [&](auto probes, auto count) {
         constexpr bool Pr = decltype(probes)::value, Co = decltype(count)::value;
         if constexpr (M == Mode::Prox) {
-          if (s.aux != nullptr || s.c.eps != 1.0) return diag_loop<M, P, Pr, Co, true, decltype(op), T>(op, s, i0, i1, acc);
+          if (s.aux != nullptr || s.c.eps != 1.0) {
+            using Op = decltype(op);
+            switch ((s.c.eps != 1.0 ? 1 : 0) | (s.c.aux_sign ? 2 : 0)) {
+              case 0: return diag_loop<M, P, Pr, Co, 0, Op, T>(op, s, i0, i1, acc);
+              case 1: return diag_loop<M, P, Pr, Co, 1, Op, T>(op, s, i0, i1, acc);  // Prox-SGD
+              case 2: return diag_loop<M, P, Pr, Co, 2, Op, T>(op, s, i0, i1, acc);  // BinaryConnect
+              default: return diag_loop<M, P, Pr, Co, 3, Op, T>(op, s, i0, i1, acc);
+            }
+          }
         }
-        diag_loop<M, P, Pr, Co, false, decltype(op), T>(op, s, i0, i1, acc);
+        diag_loop<M, P, Pr, Co, -1, decltype(op), T>(op, s, i0, i1, acc);
       };
       using True = std::true_type;
       using False = std::false_type;
