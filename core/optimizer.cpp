@@ -98,14 +98,15 @@ torch::Tensor ProxOptimizer::begin_step(const LossClosure& closure, StepStats& s
     loss = closure();
     s.loss_evals = 1;
     // the common CPU scalars read directly (item() is a dispatcher call: a fixed cost per step)
-    if (loss.defined() && loss.is_cpu() && loss.numel() == 1 && loss.layout() == torch::kStrided &&
-        loss.scalar_type() == torch::kDouble)
-      s.loss = *loss.data_ptr<double>();
-    else if (loss.defined() && loss.is_cpu() && loss.numel() == 1 && loss.layout() == torch::kStrided &&
-             loss.scalar_type() == torch::kFloat)
-      s.loss = double(*loss.data_ptr<float>());
-    else if (loss.defined())
-      s.loss = loss.item<double>();
+    if (loss.defined()) {
+      const bool cpu_scalar = loss.is_cpu() && loss.numel() == 1 && loss.layout() == torch::kStrided;
+      if (cpu_scalar && loss.scalar_type() == torch::kDouble)
+        s.loss = *loss.data_ptr<double>();
+      else if (cpu_scalar && loss.scalar_type() == torch::kFloat)
+        s.loss = double(*loss.data_ptr<float>());
+      else
+        s.loss = loss.item<double>();
+    }
   }
   s.grad_evals = 1;
   s.step = ++step_count_;

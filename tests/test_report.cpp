@@ -41,11 +41,22 @@ TEST(ReportTable, MeanStdFormatsAndCsvColumns) {
   EXPECT_NE(tex.find("\\begin{tabular}{lr}"), std::string::npos);
 }
 
+namespace {
+/// Runs the experiment `yaml` (named `name`) into `dir` and returns the number of completed runs.
+int run_into(const std::string& yaml, const std::string& name, const fs::path& dir) {
+  auto ex = harness::make_experiment(harness::yaml_to_json(yaml, name + ".yaml"), name + ".yaml");
+  harness::RunnerOptions o;
+  o.out_dir = dir.string();
+  o.progress = false;
+  return harness::run_experiment(ex, o).completed;
+}
+}  // namespace
+
 TEST(ReportStore, LabelsNameOnlyWhatVariesWithinAnOptimizerLabel) {
   // A runs the regularizer grid (l1, scad); B has its own regularizer (l1 only) and its own lr: B's
   // label must not repeat them, A's must name the regularizer alone ("A scad", not "A name=scad").
   test_util::TempDir tmp;
-  json doc = harness::yaml_to_json(R"(
+  ASSERT_EQ(run_into(R"(
 name: lab
 problem: {name: lasso, n: 40, p: 8, k: 2, batch_size: 20}
 regularizer: [{name: l1}, {name: scad}]
@@ -56,12 +67,8 @@ optimizers:
 seeds: 1
 budget: {epochs: 1}
 )",
-                                   "lab.yaml");
-  auto ex = harness::make_experiment(doc, "lab.yaml");
-  harness::RunnerOptions o;
-  o.out_dir = tmp.path.string();
-  o.progress = false;
-  ASSERT_EQ(harness::run_experiment(ex, o).completed, 3);
+                     "lab", tmp.path),
+            3);
   auto r = reports::load_results((tmp.path / "lab").string());
   std::set<std::string> labels;
   for (const auto& c : r.configs) labels.insert(c.label);
@@ -70,7 +77,7 @@ budget: {epochs: 1}
 
 TEST(ReportStore, GroupsSeedsAndWritesAFullLassoReport) {
   test_util::TempDir tmp;
-  json doc = harness::yaml_to_json(R"(
+  ASSERT_EQ(run_into(R"(
 name: rep
 problem: {name: lasso, n: 60, p: 12, k: 3, batch_size: 20}
 init: [random, zero]
@@ -81,12 +88,8 @@ optimizers:
 seeds: 2
 budget: {epochs: 5}
 )",
-                                   "rep.yaml");
-  auto ex = harness::make_experiment(doc, "rep.yaml");
-  harness::RunnerOptions o;
-  o.out_dir = tmp.path.string();
-  o.progress = false;
-  ASSERT_EQ(harness::run_experiment(ex, o).completed, 8);
+                     "rep", tmp.path),
+            8);
 
   auto r = reports::load_results((tmp.path / "rep").string());
   EXPECT_EQ(r.runs.size(), 8u);
@@ -123,8 +126,7 @@ budget: {epochs: 5}
       EXPECT_NE(html.find(std::string(stem) + ".png"), std::string::npos) << stem;
     }
   }
-  // the default report folder and the explicit recipe list
-  doc["report"] = {{"recipes", {"runs"}}};
+  // a folder without results is an error (the explicit recipe list: ExplicitRecipesAndUnknownRecipe)
   EXPECT_THROW(reports::write_reports((tmp.path / "nothing").string(), "", false), Error);
 }
 
