@@ -25,6 +25,20 @@ void verify_zip_crcs(const std::string& b) {
     }
   if (eocd == std::string::npos) throw Error("not a zip archive (no end-of-central-directory record)");
   const uint32_t entries = le16(b, eocd + 10), cd_size = le32(b, eocd + 12), cd_off = le32(b, eocd + 16);
+  // LibTorch writes a zip64 end record too, and its reader (miniz) takes the entry count and the
+  // central directory's place from it whenever a zip64 locator sits right before the end record.
+  // Check exactly what it will read: both records must agree (a forged 32-bit count of 0 let a
+  // damaged archive through unchecked: fuzz_checkpoint, 2026-12-01).
+  if (eocd >= 20 + 56 && le32(b, eocd - 20) == 0x07064b50u) {
+    const uint64_t z = uint64_t(le32(b, eocd - 12)) | uint64_t(le32(b, eocd - 8)) << 32;
+    if (z + 56 > eocd - 20 || le32(b, z) != 0x06064b50u) throw Error("zip64 end record damaged");
+    auto le64 = [&](size_t at) { return uint64_t(le32(b, at)) | uint64_t(le32(b, at + 4)) << 32; };
+    if (le64(z + 24) != le16(b, eocd + 8) || le64(z + 32) != entries || le64(z + 40) != cd_size ||
+        le64(z + 48) != cd_off || le16(b, eocd + 8) != entries)
+      throw Error("zip64 and zip end records disagree (damaged file)");
+  } else if (le16(b, eocd + 8) != entries) {
+    throw Error("zip end record damaged (entry counts disagree)");
+  }
   if (uint64_t(cd_off) + cd_size > eocd) throw Error("zip central directory out of bounds");
   size_t at = cd_off;
   for (uint32_t k = 0; k < entries; ++k) {
