@@ -125,25 +125,28 @@ void check_buffers(const DiagStep& s, const DiagBuffers& b) {
 
 /// Phase 3 of the two-phase form: θ ← θ' + ε (x − θ'), x read from aux, probes on θ.
 template <bool Probes, class T>
-void finish_range(const DiagStep& s, T* th, const T* aux, int64_t i0, int64_t i1, ProbeAcc& acc) {
-  const T wd = T(s.c.wd), eps = T(s.c.eps);
-  const bool plain = s.c.eps == 1.0 && s.mode != Mode::Subgrad;
+void finish_range(const DiagStep& s, T* __restrict th, const T* __restrict aux, int64_t i0, int64_t i1,
+                  ProbeAcc& acc) {
+  const DiagCoeffs c = s.c;
+  const T wd = T(c.wd), eps = T(c.eps);
+  const bool plain = c.eps == 1.0 && s.mode != Mode::Subgrad;
+  const int64_t count = Probes && s.count_sparsity ? 1 : 0, count_aux = count && s.write_aux ? 1 : 0;
   double dth = 0;
   int64_t nnz = 0, small = 0, nnz_aux = 0;
+  // one vectorized loop (omp simd: the sums in lanes; the flags are 0/1 factors, not branches)
+#pragma omp simd reduction(+ : dth, nnz, small, nnz_aux)
   for (int64_t i = i0; i < i1; ++i) {
     const T old = th[i];
-    const T x = apply_clip(s.c, aux[i]);
+    const T x = apply_clip(c, aux[i]);
     const T thw = wd * old;
     const T nw = plain ? x : thw + eps * (x - thw);
     th[i] = nw;
     if constexpr (Probes) {
-      double d = double(nw) - double(old);
+      const double d = double(nw) - double(old);
       dth += d * d;
-      if (s.count_sparsity) {
-        nnz += nw != T(0);
-        small += std::fabs(nw) <= T(1e-3);
-        if (s.write_aux) nnz_aux += x != T(0);
-      }
+      nnz += count * int64_t(nw != T(0));
+      small += count * int64_t(std::fabs(nw) <= T(1e-3));
+      nnz_aux += count_aux * int64_t(x != T(0));
     }
   }
   if constexpr (Probes) {

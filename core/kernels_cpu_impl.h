@@ -14,6 +14,7 @@
 #endif
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 
@@ -168,41 +169,75 @@ void sr2_loop(const Op& op, const CpuSr2Job& s, int64_t i0, int64_t i1, ProbeAcc
 }
 
 /// Group l2,1 prox of one contiguous group (z, τ per member), the math of group_l21_prox
-/// (core/prox_scalar.h) with its sums over kGroupLanes fixed lanes (member i in lane i mod 8,
-/// lanes added in order at the end), so the vector unit runs them (one division per member and
-/// Newton iteration, kGroupLanes at a time) and every instruction set gives the same bits.
+/// (core/prox_scalar.h) with its sums over kGroupLanes fixed lanes (member i in lane i mod 8, the
+/// last partial block padded; lanes added in order at the end), so every instruction set gives the
+/// same bits. The 8 lanes are kGroupLanes / kGW GCC vectors of the instruction set's own width
+/// (per-lane IEEE operations): GCC's vectorizers left these passes scalar, both as lane loops and
+/// under `omp simd`, and wider-than-native vectors were lowered lane by lane (perf, 2026-12-01).
 constexpr int kGroupLanes = 8;
+#if defined(__AVX512F__)
+constexpr int kGW = 8;
+#elif defined(__AVX__)
+constexpr int kGW = 4;
+#else
+constexpr int kGW = 2;
+#endif
+constexpr int kGV = kGroupLanes / kGW;  // vectors per block of 8 lanes
+using GVec = double __attribute__((vector_size(kGW * sizeof(double))));
+using GMask = int64_t __attribute__((vector_size(kGW * sizeof(int64_t))));
+
+template <class T>
+inline __attribute__((always_inline)) GVec gload(const T* p) {
+  T __attribute__((vector_size(kGW * sizeof(T)))) x;
+  std::memcpy(&x, p, sizeof x);
+  if constexpr (std::is_same_v<T, double>)
+    return x;
+  else
+    return __builtin_convertvector(x, GVec);
+}
+inline __attribute__((always_inline)) GVec gabs(GVec x) {
+  return GVec(GMask(x) & (GMask{} + std::numeric_limits<int64_t>::max()));
+}
 
 template <class T>
 void group_prox(T* __restrict z, const T* __restrict tau, int64_t n) {
   if (n <= 0) return;
-  constexpr int L = kGroupLanes;
+  constexpr int L = kGroupLanes, V = kGV, W = kGW;
+  const int64_t nv = n - n % L;  // members in full blocks of L
   const double t0 = double(tau[0]);
-  double nz2[L], zt2[L], tmx[L], lok[L];
-  int neq[L];
-  for (int l = 0; l < L; ++l) nz2[l] = zt2[l] = lok[l] = 0, tmx[l] = t0, neq[l] = 0;
-  auto pass1 = [&](int64_t i, int l) __attribute__((always_inline)) {
-    const double zk = double(z[i]), tk = double(tau[i]);
-    nz2[l] += zk * zk;
-    neq[l] |= int(tk != t0);
-    tmx[l] = tk > tmx[l] ? tk : tmx[l];
-    const double r = zk == 0 ? 0.0 : zk / tk;  // z/0 = ±inf; 0/0 := 0
-    zt2[l] += r * r;
-    const double lo = std::fabs(zk) - tk;
-    lok[l] = lo > lok[l] ? lo : lok[l];
-  };
-  int64_t i = 0;
-  for (; i + L <= n; i += L)
-    for (int l = 0; l < L; ++l) pass1(i + l, l);
-  for (int l = 0; i < n; ++i, ++l) pass1(i, l);
+  // The last n − nv members, in lanes 0.. of a block padded with z = 0, τ = τ_0: a padded lane adds
+  // +0 to every sum and changes no max (the sums start at +0 and never hold −0), so the bits are
+  // those of the unpadded sums. Every pass runs on whole blocks: the lanes stay in registers.
+  T zt[L], tt[L];
+  for (int l = 0; l < L; ++l) tt[l] = nv + l < n ? tau[nv + l] : tau[0], zt[l] = nv + l < n ? z[nv + l] : T(0);
+  const int64_t nb = nv < n ? nv + L : nv;  // end of the blocks, the padded one included
+  const GVec zero{}, one = zero + 1.0;
+  // pass 1: ‖z‖², ‖z/τ‖² (z/0 = ±inf; 0/0 := 0), τ ≠ τ_0, max τ, max(|z| − τ, 0)
+  GVec nz2[V], zt2[V], tmx[V], lok[V], neq[V];
+  for (int j = 0; j < V; ++j) nz2[j] = zt2[j] = lok[j] = neq[j] = zero, tmx[j] = zero + t0;
+  for (int64_t i = 0; i < nb; i += L) {
+    const T* zp = i < nv ? z + i : zt;
+    const T* tp = i < nv ? tau + i : tt;
+    for (int j = 0; j < V; ++j) {
+      const GVec zk = gload(zp + j * W), tk = gload(tp + j * W);
+      nz2[j] += zk * zk;
+      neq[j] = tk != t0 ? one : neq[j];
+      tmx[j] = tk > tmx[j] ? tk : tmx[j];
+      const GVec r = zk / (zk == 0 ? one : tk);  // ±0/1 = ±0: r² = +0, as the scalar form's 0
+      zt2[j] += r * r;
+      const GVec lo = gabs(zk) - tk;
+      lok[j] = lo > lok[j] ? lo : lok[j];
+    }
+  }
   double nzs = 0, zts = 0, tmax = t0, lo_k = 0;
   bool equal = true;
   for (int l = 0; l < L; ++l) {
-    nzs += nz2[l];
-    zts += zt2[l];
-    tmax = tmx[l] > tmax ? tmx[l] : tmax;
-    lo_k = lok[l] > lo_k ? lok[l] : lo_k;
-    equal = equal && neq[l] == 0;
+    const int j = l / W, e = l % W;
+    nzs += nz2[j][e];
+    zts += zt2[j][e];
+    tmax = tmx[j][e] > tmax ? tmx[j][e] : tmax;
+    lo_k = lok[j][e] > lo_k ? lok[j][e] : lo_k;
+    equal = equal && neq[j][e] == 0;
   }
   const double nz = std::sqrt(nzs);
   if (equal || !(zts > 1.0)) {  // block soft threshold (this also covers ‖z‖ = 0 = τ), or x = 0
@@ -211,23 +246,24 @@ void group_prox(T* __restrict z, const T* __restrict tau, int64_t n) {
     for (int64_t k = 0; k < n; ++k) z[k] = T(double(z[k]) * f);
     return;
   }
+  // Newton on φ(s) = 1/√ψ(s) = 1, ψ(s) = Σ (z/(s+τ))², ψ' ∝ Σ z²/(s+τ)³: one division per member
   double s = nz - tmax > lo_k ? nz - tmax : lo_k;
   for (int it = 0; it < scalar::kNewtonCap; ++it) {
-    double ps[L], p3[L];
-    for (int l = 0; l < L; ++l) ps[l] = p3[l] = 0;
-    auto pass = [&](int64_t k, int l) __attribute__((always_inline)) {
-      const double zk = double(z[k]);
-      const double inv = 1.0 / (s + double(tau[k]));  // one division per member and iteration
-      const double r = zk * inv, r2 = zk == 0 ? 0.0 : r * r;
-      ps[l] += r2;
-      p3[l] += zk == 0 ? 0.0 : r2 * inv;
-    };
-    int64_t k = 0;
-    for (; k + L <= n; k += L)
-      for (int l = 0; l < L; ++l) pass(k + l, l);
-    for (int l = 0; k < n; ++k, ++l) pass(k, l);
+    GVec ps[V], p3[V];
+    for (int j = 0; j < V; ++j) ps[j] = p3[j] = zero;
+    for (int64_t k = 0; k < nb; k += L) {
+      const T* zp = k < nv ? z + k : zt;
+      const T* tp = k < nv ? tau + k : tt;
+      for (int j = 0; j < V; ++j) {
+        const GVec zk = gload(zp + j * W);
+        const GVec inv = one / (s + gload(tp + j * W));
+        const GVec r = zk * inv, r2 = zk == 0 ? zero : r * r;
+        ps[j] += r2;
+        p3[j] += zk == 0 ? zero : r2 * inv;
+      }
+    }
     double psi = 0, psi3 = 0;
-    for (int l = 0; l < L; ++l) psi += ps[l], psi3 += p3[l];
+    for (int l = 0; l < L; ++l) psi += ps[l / W][l % W], psi3 += p3[l / W][l % W];
     const double phi = 1.0 / std::sqrt(psi);
     if (!(phi < 1.0)) break;
     const double dphi = psi3 / (psi * std::sqrt(psi));
