@@ -84,6 +84,18 @@ Sr2RangeFn sr2_range_fn() {
 }
 
 using GroupFn = void (*)(bool, void*, const void*, int64_t);
+using FinishFn = void (*)(const CpuJob&, int64_t, int64_t, bool, ProbeAcc&);
+
+/// Phase 3 of the two-phase form (kernels_cpu.h finish_range), for the ISA in use.
+FinishFn finish_fn() {
+#ifdef PROXBENCH_HAVE_AVX512_KERNELS
+  if (cpu_isa() == CpuIsa::Avx512) return &isa_avx512::finish_range;
+#endif
+#ifdef PROXBENCH_HAVE_AVX2_KERNELS
+  if (cpu_isa() == CpuIsa::Avx2) return &isa_avx2::finish_range;
+#endif
+  return &isa_base::finish_range;
+}
 
 GroupFn group_fn() {
 #ifdef PROXBENCH_HAVE_AVX512_KERNELS
@@ -121,40 +133,6 @@ void check_buffers(const DiagStep& s, const DiagBuffers& b) {
   TORCH_CHECK(b.theta.scalar_type() == torch::kFloat || b.theta.scalar_type() == torch::kDouble,
               "proxbench fused step: parameters must be float32 or float64, got ", b.theta.scalar_type());
   TORCH_CHECK(s.precond == Precond::Identity || b.v.defined(), "proxbench fused step: missing v buffer");
-}
-
-/// Phase 3 of the two-phase form: θ ← θ' + ε (x − θ'), x read from aux, probes on θ.
-template <bool Probes, class T>
-void finish_range(const DiagStep& s, T* __restrict th, const T* __restrict aux, int64_t i0, int64_t i1,
-                  ProbeAcc& acc) {
-  const DiagCoeffs c = s.c;
-  const T wd = T(c.wd), eps = T(c.eps);
-  const bool plain = c.eps == 1.0 && s.mode != Mode::Subgrad;
-  const int64_t count = Probes && s.count_sparsity ? 1 : 0, count_aux = count && s.write_aux ? 1 : 0;
-  double dth = 0;
-  int64_t nnz = 0, small = 0, nnz_aux = 0;
-  // one vectorized loop (omp simd: the sums in lanes; the flags are 0/1 factors, not branches)
-#pragma omp simd reduction(+ : dth, nnz, small, nnz_aux)
-  for (int64_t i = i0; i < i1; ++i) {
-    const T old = th[i];
-    const T x = apply_clip(c, aux[i]);
-    const T thw = wd * old;
-    const T nw = plain ? x : thw + eps * (x - thw);
-    th[i] = nw;
-    if constexpr (Probes) {
-      const double d = double(nw) - double(old);
-      dth += d * d;
-      nnz += count * int64_t(nw != T(0));
-      small += count * int64_t(std::fabs(nw) <= T(1e-3));
-      nnz_aux += count_aux * int64_t(x != T(0));
-    }
-  }
-  if constexpr (Probes) {
-    acc.dtheta_sq += dth;
-    acc.nnz += nnz;
-    acc.n_small += small;
-    acc.nnz_aux += nnz_aux;
-  }
 }
 
 }  // namespace
@@ -307,13 +285,15 @@ int64_t diag_step(const DiagStep& s, DiagBuffers& b, ProbePartials& pp, ProbeAcc
       const CpuJob job = make_job(s1, b, nullptr, nullptr);
       const DiagRangeFn fn = diag_range_fn();
       const GroupFn gfn = group_fn();
+      const FinishFn ffn = finish_fn();
       T* th = ptr<T>(b.theta);
       for_chunks(ng, K, [&](int64_t k, int64_t g0, int64_t g1) {
         // One group's z and τ per thread, kept across steps: no allocation once the first step of
         // the largest group size has run.
         static thread_local std::vector<T> zbuf, tbuf;
         if (zbuf.size() < static_cast<size_t>(gsize)) zbuf.resize(gsize), tbuf.resize(gsize);
-        CpuJob jg = job;
+        CpuJob jg = job, jf = job;
+        jf.mode = s.mode;  // phase 3 of s itself (job is phase 1's, ZTau)
         jg.aux = zbuf.data();
         jg.tau = tbuf.data();
         for (int64_t gi = g0; gi < g1; ++gi) {
@@ -326,10 +306,9 @@ int64_t diag_step(const DiagStep& s, DiagBuffers& b, ProbePartials& pp, ProbeAcc
           fn(jg, 0, gsize, pp.slot(k));
           gfn(job.dbl, zbuf.data(), tbuf.data(), gsize);
           if (s.write_aux) std::copy_n(zbuf.data(), gsize, ptr<T>(b.aux) + i0);  // Prox-SGD's x̂
-          if (s.probes)
-            finish_range<true>(s, th + i0, zbuf.data(), 0, gsize, pp.slot(k));
-          else
-            finish_range<false>(s, th + i0, zbuf.data(), 0, gsize, pp.slot(k));
+          jf.theta = th + i0;
+          jf.aux = zbuf.data();
+          ffn(jf, 0, gsize, s.write_aux, pp.slot(k));
         }
       });
       pp.reduce_into(acc);
@@ -360,12 +339,10 @@ int64_t diag_step(const DiagStep& s, DiagBuffers& b, ProbePartials& pp, ProbeAcc
     T* th = ptr<T>(b.theta);
     const T* aux = ptr<T>(b.aux);
     const int64_t K = pp.prepare(n);
-    for_chunks(n, K, [&](int64_t k, int64_t i0, int64_t i1) {
-      if (s.probes)
-        finish_range<true>(s, th, aux, i0, i1, pp.slot(k));
-      else
-        finish_range<false>(s, th, aux, i0, i1, pp.slot(k));
-    });
+    CpuJob jf = make_job(s, b, const_cast<T*>(aux), nullptr);
+    jf.theta = th;
+    const FinishFn ffn = finish_fn();
+    for_chunks(n, K, [&](int64_t k, int64_t i0, int64_t i1) { ffn(jf, i0, i1, s.write_aux, pp.slot(k)); });
     pp.reduce_into(acc);
   });
   return prox_evals;

@@ -66,19 +66,24 @@ const char* cpu_isa_name(CpuIsa isa);
 
 // Per-ISA entry points over coordinates [i0, i1); probes are added into acc. group_l21_range: the
 // group l2,1 prox of one contiguous group of n members, z in place, per-member τ (sums over 8
-// fixed lanes: the same bits from every instruction set).
+// fixed lanes: the same bits from every instruction set). finish_range: phase 3 of the two-phase
+// paths, θ ← x (or θ' + ε(x − θ'), θ' = wd·θ, when c.eps ≠ 1 or job.mode is Subgrad) with x =
+// clip(job.aux[i]) read, probes of θ (‖Δθ‖², counts; nnz(x) when count_aux).
 namespace isa_base {
 void diag_range(const CpuJob& job, int64_t i0, int64_t i1, ProbeAcc& acc);
+void finish_range(const CpuJob& job, int64_t i0, int64_t i1, bool count_aux, ProbeAcc& acc);
 void sr2_range(const CpuSr2Job& job, int64_t i0, int64_t i1, ProbeAcc& acc);
 void group_l21_range(bool dbl, void* z, const void* tau, int64_t n);
 }  // namespace isa_base
 namespace isa_avx2 {
 void diag_range(const CpuJob& job, int64_t i0, int64_t i1, ProbeAcc& acc);
+void finish_range(const CpuJob& job, int64_t i0, int64_t i1, bool count_aux, ProbeAcc& acc);
 void sr2_range(const CpuSr2Job& job, int64_t i0, int64_t i1, ProbeAcc& acc);
 void group_l21_range(bool dbl, void* z, const void* tau, int64_t n);
 }  // namespace isa_avx2
 namespace isa_avx512 {
 void diag_range(const CpuJob& job, int64_t i0, int64_t i1, ProbeAcc& acc);
+void finish_range(const CpuJob& job, int64_t i0, int64_t i1, bool count_aux, ProbeAcc& acc);
 void sr2_range(const CpuSr2Job& job, int64_t i0, int64_t i1, ProbeAcc& acc);
 void group_l21_range(bool dbl, void* z, const void* tau, int64_t n);
 }  // namespace isa_avx512

@@ -120,6 +120,52 @@ __attribute__((flatten)) void diag_loop(const Op& op, const CpuJob& s, int64_t i
   }
 }
 
+/// Phase 3 of the two-phase paths (kernels_cpu.h finish_range), one vectorized loop per tile like
+/// diag_loop (T sums per tile into the double ProbeAcc; counts as wide as T). Plain: θ ← x.
+template <bool Probes, bool Count, bool Plain, class T>
+void finish_loop(const CpuJob& s, int64_t i0, int64_t i1, bool count_aux, ProbeAcc& out) {
+  using Int = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+  const DiagCoeffs c = s.c;
+  const T wd = T(c.wd), eps = T(c.eps), small_thr = T(1e-3);
+  T* __restrict th = static_cast<T*>(s.theta);
+  const T* __restrict xs = static_cast<const T*>(s.aux);
+  ProbeAcc acc;
+  for (int64_t t0 = i0; t0 < i1; t0 += kTile) {
+    const int64_t t1 = std::min(i1, t0 + kTile);
+    T dth = 0;
+    Int nz = 0, sm = 0, nza = 0;
+#pragma omp simd reduction(+ : dth, nz, sm, nza)
+    for (int64_t i = t0; i < t1; ++i) {
+      const T old = th[i];
+      const T x = apply_clip(c, xs[i]);
+      T nw = x;
+      if constexpr (!Plain) {
+        const T thw = wd * old;
+        nw = thw + eps * (x - thw);
+      }
+      th[i] = nw;
+      if constexpr (Probes) {
+        const T d = nw - old;
+        dth += d * d;
+        if constexpr (Count) {
+          nz += nw != T(0);
+          sm += std::fabs(nw) <= small_thr;
+          nza += x != T(0);
+        }
+      }
+    }
+    if constexpr (Probes) {
+      acc.dtheta_sq += double(dth);
+      if constexpr (Count) {
+        acc.nnz += int64_t(nz);
+        acc.n_small += int64_t(sm);
+        if (count_aux) acc.nnz_aux += int64_t(nza);
+      }
+    }
+  }
+  if constexpr (Probes) out.merge(acc);
+}
+
 template <bool Probes, class Op, class T>
 void sr2_loop(const Op& op, const CpuSr2Job& s, int64_t i0, int64_t i1, ProbeAcc& out) {
   ProbeAcc acc;
@@ -331,6 +377,24 @@ void diag_dispatch(const CpuJob& s, int64_t i0, int64_t i1, ProbeAcc& acc) {
   });
 }
 
+template <class T>
+void finish_dispatch(const CpuJob& s, int64_t i0, int64_t i1, bool count_aux, ProbeAcc& acc) {
+  const bool plain = s.c.eps == 1.0 && s.mode != Mode::Subgrad;
+  auto go = [&](auto probes, auto count) {
+    constexpr bool Pr = decltype(probes)::value, Co = decltype(count)::value;
+    if (plain)
+      finish_loop<Pr, Co, true, T>(s, i0, i1, count_aux, acc);
+    else
+      finish_loop<Pr, Co, false, T>(s, i0, i1, count_aux, acc);
+  };
+  if (!s.probes)
+    go(std::false_type{}, std::false_type{});
+  else if (s.count_sparsity)
+    go(std::true_type{}, std::true_type{});
+  else
+    go(std::true_type{}, std::false_type{});
+}
+
 }  // namespace
 
 void diag_range(const CpuJob& job, int64_t i0, int64_t i1, ProbeAcc& acc) {
@@ -338,6 +402,13 @@ void diag_range(const CpuJob& job, int64_t i0, int64_t i1, ProbeAcc& acc) {
     diag_dispatch<double>(job, i0, i1, acc);
   else
     diag_dispatch<float>(job, i0, i1, acc);
+}
+
+void finish_range(const CpuJob& job, int64_t i0, int64_t i1, bool count_aux, ProbeAcc& acc) {
+  if (job.dbl)
+    finish_dispatch<double>(job, i0, i1, count_aux, acc);
+  else
+    finish_dispatch<float>(job, i0, i1, count_aux, acc);
 }
 
 void group_l21_range(bool dbl, void* z, const void* tau, int64_t n) {
