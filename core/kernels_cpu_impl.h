@@ -334,10 +334,14 @@ void diag_dispatch(const CpuJob& s, int64_t i0, int64_t i1, ProbeAcc& acc) {
           if (s.aux != nullptr || s.c.eps != 1.0) {
             using Op = decltype(op);
             switch ((s.c.eps != 1.0 ? 1 : 0) | (s.c.aux_sign ? 2 : 0)) {
-              case 0: return diag_loop<M, P, Pr, Co, 0, Op, T>(op, s, i0, i1, acc);
-              case 1: return diag_loop<M, P, Pr, Co, 1, Op, T>(op, s, i0, i1, acc);  // Prox-SGD
-              case 2: return diag_loop<M, P, Pr, Co, 2, Op, T>(op, s, i0, i1, acc);  // BinaryConnect
-              default: return diag_loop<M, P, Pr, Co, 3, Op, T>(op, s, i0, i1, acc);
+              case 0:
+                return diag_loop<M, P, Pr, Co, 0, Op, T>(op, s, i0, i1, acc);
+              case 1:
+                return diag_loop<M, P, Pr, Co, 1, Op, T>(op, s, i0, i1, acc);  // Prox-SGD
+              case 2:
+                return diag_loop<M, P, Pr, Co, 2, Op, T>(op, s, i0, i1, acc);  // BinaryConnect
+              default:
+                return diag_loop<M, P, Pr, Co, 3, Op, T>(op, s, i0, i1, acc);
             }
           }
         }

@@ -11,7 +11,9 @@
 
 namespace proxbench::harness {
 
-static uint32_t le16(const std::string& b, size_t at) { return uint32_t(uint8_t(b[at])) | uint32_t(uint8_t(b[at + 1])) << 8; }
+static uint32_t le16(const std::string& b, size_t at) {
+  return uint32_t(uint8_t(b[at])) | uint32_t(uint8_t(b[at + 1])) << 8;
+}
 static uint32_t le32(const std::string& b, size_t at) { return le16(b, at) | le16(b, at + 2) << 16; }
 
 void verify_zip_crcs(const std::string& b) {
@@ -44,8 +46,8 @@ void verify_zip_crcs(const std::string& b) {
   for (uint32_t k = 0; k < entries; ++k) {
     if (at + 46 > eocd || le32(b, at) != 0x02014b50u) throw Error("zip central directory damaged");
     const uint32_t method = le16(b, at + 10), crc = le32(b, at + 16), csize = le32(b, at + 20),
-                   usize = le32(b, at + 24), nlen = le16(b, at + 28), xlen = le16(b, at + 30),
-                   clen = le16(b, at + 32), loff = le32(b, at + 42);
+                   usize = le32(b, at + 24), nlen = le16(b, at + 28), xlen = le16(b, at + 30), clen = le16(b, at + 32),
+                   loff = le32(b, at + 42);
     if (at + 46 + nlen > eocd) throw Error("zip central directory damaged");
     const std::string name = b.substr(at + 46, nlen);
     if (method != 0 && method != 8) throw Error("zip entry '" + name + "': unknown compression method");
@@ -75,12 +77,12 @@ void verify_zip_crcs(const std::string& b) {
         if (rc == Z_OK && n == 0 && z.avail_in == 0) break;
       }
       ::inflateEnd(&z);
-      if (rc != Z_STREAM_END || out != usize) throw Error("zip entry '" + name + "' does not inflate to its size (damaged file)");
+      if (rc != Z_STREAM_END || out != usize)
+        throw Error("zip entry '" + name + "' does not inflate to its size (damaged file)");
     }
     if (uint32_t(got) != crc) throw Error("zip entry '" + name + "' fails its CRC-32 check (damaged file)");
     at += size_t(46) + nlen + xlen + clen;
   }
 }
-
 
 }  // namespace proxbench::harness

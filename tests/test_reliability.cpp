@@ -182,7 +182,8 @@ TEST(ReliabilityRunner, ObjectiveFarAboveItsInitialValueIsDiverged) {
   EXPECT_EQ(res.diverged, 1);
   auto s = json::parse(harness::read_text((tmp.path / "rel" / ex.runs[1].id / "summary.json").string()));
   EXPECT_EQ(s["status"], "diverged");
-  EXPECT_NE(s["message"].get<std::string>().find("exceeds divergence_factor 1000000"), std::string::npos) << s["message"];
+  EXPECT_NE(s["message"].get<std::string>().find("exceeds divergence_factor 1000000"), std::string::npos)
+      << s["message"];
   // a bound of 10: lr = 3 (> 2/L) runs away and is stopped by it at its first logged row
   auto tight = sweep({"seeds=1", "budget.epochs=40", "optimizers.0.grid.lr=[3.0]", "divergence_factor=10"});
   EXPECT_EQ(tight.runs[0].spec["divergence_factor"], 10);
