@@ -63,53 +63,37 @@ using Sr2RangeFn = void (*)(const CpuSr2Job&, int64_t, int64_t, ProbeAcc&);
 
 std::atomic<int> g_isa{-1};
 
-DiagRangeFn diag_range_fn() {
-#ifdef PROXBENCH_HAVE_AVX512_KERNELS
-  if (cpu_isa() == CpuIsa::Avx512) return &isa_avx512::diag_range;
-#endif
-#ifdef PROXBENCH_HAVE_AVX2_KERNELS
-  if (cpu_isa() == CpuIsa::Avx2) return &isa_avx2::diag_range;
-#endif
-  return &isa_base::diag_range;
-}
-
-Sr2RangeFn sr2_range_fn() {
-#ifdef PROXBENCH_HAVE_AVX512_KERNELS
-  if (cpu_isa() == CpuIsa::Avx512) return &isa_avx512::sr2_range;
-#endif
-#ifdef PROXBENCH_HAVE_AVX2_KERNELS
-  if (cpu_isa() == CpuIsa::Avx2) return &isa_avx2::sr2_range;
-#endif
-  return &isa_base::sr2_range;
-}
-
 using GroupFn = void (*)(bool, void*, const void*, int64_t);
 using FinishFn = void (*)(const CpuJob&, int64_t, int64_t, bool, ProbeAcc&);
 
-/// Phase 3 of the two-phase form (kernels_cpu.h finish_range), for the ISA in use.
-FinishFn finish_fn() {
-#ifdef PROXBENCH_HAVE_AVX512_KERNELS
-  if (cpu_isa() == CpuIsa::Avx512) return &isa_avx512::finish_range;
-#endif
-#ifdef PROXBENCH_HAVE_AVX2_KERNELS
-  if (cpu_isa() == CpuIsa::Avx2) return &isa_avx2::finish_range;
-#endif
-  return &isa_base::finish_range;
-}
+/// The entry points of one instruction set's loops (kernels_cpu.h).
+struct IsaFns {
+  DiagRangeFn diag;
+  Sr2RangeFn sr2;
+  GroupFn group;
+  FinishFn finish;  ///< phase 3 of the two-phase form
+};
+#define PB_ISA_FNS(ns) \
+  IsaFns { &ns::diag_range, &ns::sr2_range, &ns::group_l21_range, &ns::finish_range }
 
-GroupFn group_fn() {
+/// The entry points of the instruction set in use (cpu_isa()).
+const IsaFns& isa_fns() {
 #ifdef PROXBENCH_HAVE_AVX512_KERNELS
-  if (cpu_isa() == CpuIsa::Avx512) return &isa_avx512::group_l21_range;
+  static const IsaFns avx512 = PB_ISA_FNS(isa_avx512);
+  if (cpu_isa() == CpuIsa::Avx512) return avx512;
 #endif
 #ifdef PROXBENCH_HAVE_AVX2_KERNELS
-  if (cpu_isa() == CpuIsa::Avx2) return &isa_avx2::group_l21_range;
+  static const IsaFns avx2 = PB_ISA_FNS(isa_avx2);
+  if (cpu_isa() == CpuIsa::Avx2) return avx2;
 #endif
-  return &isa_base::group_l21_range;
+  static const IsaFns base = PB_ISA_FNS(isa_base);
+  return base;
 }
+#undef PB_ISA_FNS
 
 /// One fused pass over the whole tensor, chunked over the threads; probes into pp's slots.
 void run_diag(const CpuJob& job, int64_t n, ProbePartials& pp) {
-  const DiagRangeFn fn = diag_range_fn();
+  const DiagRangeFn fn = isa_fns().diag;
   const int64_t K = pp.prepare(n);
   for_chunks(n, K, [&](int64_t k, int64_t i0, int64_t i1) { fn(job, i0, i1, pp.slot(k)); });
 }
@@ -283,9 +267,9 @@ int64_t diag_step(const DiagStep& s, DiagBuffers& b, ProbePartials& pp, ProbeAcc
       const int64_t ng = n / gsize;
       const int64_t K = pp.prepare(n, ng);
       const CpuJob job = make_job(s1, b, nullptr, nullptr);
-      const DiagRangeFn fn = diag_range_fn();
-      const GroupFn gfn = group_fn();
-      const FinishFn ffn = finish_fn();
+      const DiagRangeFn fn = isa_fns().diag;
+      const GroupFn gfn = isa_fns().group;
+      const FinishFn ffn = isa_fns().finish;
       T* th = ptr<T>(b.theta);
       for_chunks(ng, K, [&](int64_t k, int64_t g0, int64_t g1) {
         // One group's z and τ per thread, kept across steps: no allocation once the first step of
@@ -341,7 +325,7 @@ int64_t diag_step(const DiagStep& s, DiagBuffers& b, ProbePartials& pp, ProbeAcc
     const int64_t K = pp.prepare(n);
     CpuJob jf = make_job(s, b, const_cast<T*>(aux), nullptr);
     jf.theta = th;
-    const FinishFn ffn = finish_fn();
+    const FinishFn ffn = isa_fns().finish;
     for_chunks(n, K, [&](int64_t k, int64_t i0, int64_t i1) { ffn(jf, i0, i1, s.write_aux, pp.slot(k)); });
     pp.reduce_into(acc);
   });
@@ -395,7 +379,7 @@ int64_t sr2_trial(const Regularizer* reg, double lambda, double inv_sigma, torch
     job.theta = theta.data_ptr();
     job.grad = grad.data_ptr();
     job.prev = prev.data_ptr();
-    const Sr2RangeFn fn = sr2_range_fn();
+    const Sr2RangeFn fn = isa_fns().sr2;
     const int64_t K = pp.prepare(n);
     for_chunks(n, K, [&](int64_t k, int64_t i0, int64_t i1) { fn(job, i0, i1, pp.slot(k)); });
     pp.reduce_into(acc);
