@@ -201,14 +201,13 @@ PB_INLINE float icbrt_guess(float x) {
 ///   r⁴ − A r + 1 = 0,   A = a / k^{3/4} > 2 above t.
 /// Writing r = A^{1/3}·s, s is the largest root of s⁴ − s + ε = 0 with ε = A^{−4/3} ∈ (0, 2^{−4/3}],
 /// a smooth function of ε that a degree-4 polynomial (Chebyshev interpolant) gives to 5.6e-4. A^{−1/3}
-/// comes from icbrt_guess and division-free Newton steps y ← y(4 − Ay³)/3 (2 in float32: 1.2e-5;
-/// 1 in float64: 2.4e-3), so r₀ = (A y²)·s(y⁴) needs no division. Then Halley steps on the
-/// quartic (cubic convergence, one division each): 1 in float32, 2 in float64 reach the rounding
-/// level (relative error 1.2e-7 / 2.1e-16 over A ∈ [2, 10^9] / [2, 10^18] and a fine grid near
-/// A = 2). For A > 10^9 (float) / 10^18 (double) the shrink d/a ≈ A^{−4/3} is below half an ulp
-/// and d = 0. Then d = k/(k^{1/4} r) (shrink form). Float32: three divisions (A, k/k^{1/4}, and the
-/// Halley step fused with d; k = τ·(2/3) by a multiply); float64: five, as before; branch-free (+ − × ÷ sqrt and
-/// integer ops), so the fused loops vectorize it.
+/// comes from icbrt_guess and division-free Newton steps y ← y(4 − Ay³)/3 (float64: 1 step, 2.4e-3;
+/// float32: as k^{1/4}·a^{−1/3}, 2 steps on a, 1.2e-5), so r₀ = (A y²)·s(y⁴) needs no division. Then Halley steps on
+/// the quartic (cubic convergence, one division each): 1 in float32, 2 in float64 reach the rounding level (relative
+/// error 1.2e-7 / 2.1e-16 over A ∈ [2, 10^9] / [2, 10^18] and a fine grid near A = 2). For A > 10^9 (float) / 10^18
+/// (double) the shrink d/a ≈ A^{−4/3} is below half an ulp and d = 0. Then d = k/(k^{1/4} r) (shrink form). Float32:
+/// three divisions (A, k/k^{1/4}, and the Halley step fused with d; k = τ·(2/3) by a multiply); float64: five, as
+/// before; branch-free (+ − × ÷ sqrt and integer ops), so the fused loops vectorize it.
 template <class T>
 PB_INLINE bool shrink_l23(T a, T tau, T& d) {
   constexpr bool F32 = sizeof(T) <= 4;
@@ -221,8 +220,18 @@ PB_INLINE bool shrink_l23(T a, T tau, T& d) {
   // (and r⁴ would overflow float for A ≳ 1e29). Lanes below the threshold (discarded) use A = 2.
   const bool huge = !(A0 < T(F32 ? 1e9 : 1e18));
   const T A = huge || !(A0 > T(2)) ? T(2) : A0;
-  T y = T(icbrt_guess(float(A)));
-  for (int it = 0; it < (F32 ? 2 : 1); ++it) y = y * (T(4) - A * y * y * y) * T(1.0 / 3.0);
+  T y;
+  if constexpr (F32) {
+    // A^{−1/3} = k^{1/4}·a^{−1/3}: the chain on a runs beside the two square roots of k instead of
+    // after them and the division (the float loop is latency-bound: 25% faster); a·y³ is formed as
+    // (a·y)·y², whose factors stay normal floats for every normal a
+    T ya = T(icbrt_guess(float(a)));
+    for (int it = 0; it < 2; ++it) ya = ya * (T(4) - (a * ya) * (ya * ya)) * T(1.0 / 3.0);
+    y = ya * k4;
+  } else {
+    y = T(icbrt_guess(float(A)));
+    y = y * (T(4) - A * y * y * y) * T(1.0 / 3.0);
+  }
   const T y2 = y * y, e = y2 * y2;
   T r = (A * y2) * (T(0.9998835069997941) +
                     e * (T(-0.3188643113535382) +
