@@ -277,7 +277,14 @@ torch::Tensor LassoProblem::closure_loss(bool with_grad) {
   }
   const double m = static_cast<double>(batch_m_);  // the global batch: shares add up to its mean
   if (gp) g /= m;
-  return at::detail::scalar_tensor_static(0.5 * loss / m, at::kDouble, at::kCPU);  // no dispatcher call
+  const double value = 0.5 * loss / m;
+  // Reused only while this object holds the sole reference to the tensor and its storage (SR2
+  // keeps loss0 across its second closure call: it gets a new tensor). No dispatcher call either way.
+  if (loss_.defined() && loss_.use_count() == 1 && loss_.storage().use_count() == 1)
+    *loss_.data_ptr<double>() = value;
+  else
+    loss_ = at::detail::scalar_tensor_static(value, at::kDouble, at::kCPU);
+  return loss_;
 }
 
 const LassoSolution& LassoProblem::reference(double lambda) {

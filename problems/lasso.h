@@ -134,6 +134,9 @@ class LassoProblem : public core::Problem, public core::DataParallelProblem {
   double reference_tol_ = 1e-12;
   double lipschitz_ = 0;
   torch::Tensor theta_, grad_;
+  /// The 0-dim loss closure_loss returns, rewritten in place while nobody else holds it (no
+  /// allocation per step; a caller that keeps a returned loss gets a fresh tensor next time).
+  torch::Tensor loss_;
   std::vector<int64_t> perm_;
   int64_t batch_begin_ = 0, batch_end_ = 0, batch_m_ = 0;  ///< this rank's slice, the global batch size
   int64_t dp_rank_ = 0, dp_world_ = 1;
