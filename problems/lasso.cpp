@@ -84,6 +84,23 @@ double lasso_loss(const LassoData& d, const Eigen::VectorXd& theta, Eigen::Vecto
   return 0.5 * r.squaredNorm() / n;
 }
 
+double lasso_minibatch(const LassoData& d, const int64_t* rows, int64_t count, double denom, const double* theta,
+                       double* grad) {
+  const int64_t p = d.X.cols();
+  Eigen::Map<const Eigen::VectorXd> th(theta, p);
+  Eigen::Map<Eigen::VectorXd> g(grad, grad ? p : 0);
+  if (grad) g.setZero();
+  double loss = 0;
+  for (int64_t b = 0; b < count; ++b) {
+    auto row = d.X.row(rows[b]);
+    const double r = row.dot(th) - d.y[rows[b]];
+    loss += r * r;
+    if (grad) g.noalias() += r * row.transpose();
+  }
+  if (grad) g /= denom;
+  return loss;
+}
+
 double l1_stationarity(const Eigen::VectorXd& theta, const Eigen::VectorXd& grad, double lambda) {
   double s = 0;
   for (Eigen::Index j = 0; j < theta.size(); ++j) {
@@ -263,21 +280,13 @@ void LassoProblem::set_data_parallel(core::Communicator* comm) {
 }
 
 torch::Tensor LassoProblem::closure_loss(bool with_grad) {
-  Eigen::Map<const Eigen::VectorXd> th(theta_.data_ptr<double>(), dopt_.p);
   if (with_grad && !theta_.grad().defined()) theta_.mutable_grad() = grad_;  // after zero_grad(set_to_none)
   double* gp = with_grad ? theta_.mutable_grad().data_ptr<double>() : nullptr;
-  Eigen::Map<Eigen::VectorXd> g(gp, gp ? dopt_.p : 0);
-  if (gp) g.setZero();
-  double loss = 0;
-  for (int64_t b = batch_begin_; b < batch_end_; ++b) {
-    auto row = data_.X.row(perm_[b]);
-    double r = row.dot(th) - data_.y[perm_[b]];
-    loss += r * r;
-    if (gp) g.noalias() += r * row.transpose();
-  }
   const double m = static_cast<double>(batch_m_);  // the global batch: shares add up to its mean
-  if (gp) g /= m;
-  const double value = 0.5 * loss / m;
+  const double value = 0.5 *
+                       lasso_minibatch(data_, perm_.data() + batch_begin_, batch_end_ - batch_begin_, m,
+                                       theta_.data_ptr<double>(), gp) /
+                       m;
   // Reused only while this object holds the sole reference to the tensor and its storage (SR2
   // keeps loss0 across its second closure call: it gets a new tensor). No dispatcher call either way.
   if (loss_.defined() && loss_.use_count() == 1 && loss_.storage().use_count() == 1)

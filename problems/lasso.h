@@ -81,6 +81,13 @@ LassoSolution lasso_fista(const LassoData& d, double lambda, double tol = 1e-12,
 double l1_stationarity(const Eigen::VectorXd& theta, const Eigen::VectorXd& grad, double lambda);
 /// ½‖Xθ−y‖²/n and its gradient Xᵀ(Xθ−y)/n.
 double lasso_loss(const LassoData& d, const Eigen::VectorXd& theta, Eigen::VectorXd* grad);
+/// The minibatch loss and gradient of LassoProblem::closure_loss: over the rows rows[0..count) of X,
+/// returns Σ_i (x_iᵀθ − y_i)² and, when grad is not null, sets grad = Σ_i (x_iᵀθ − y_i) x_i / denom
+/// (p entries; denom is the global batch size, so data-parallel shares add up to the mean). The
+/// one gradient code path: the harness-overhead benchmark's bare loop calls it too, so that its
+/// ratio measures the harness and not two compilations of the same loop.
+double lasso_minibatch(const LassoData& d, const int64_t* rows, int64_t count, double denom, const double* theta,
+                       double* grad);
 /// λ_max(XᵀX/n).
 double lasso_lipschitz(const LassoData& d);
 
