@@ -283,10 +283,9 @@ torch::Tensor LassoProblem::closure_loss(bool with_grad) {
   if (with_grad && !theta_.grad().defined()) theta_.mutable_grad() = grad_;  // after zero_grad(set_to_none)
   double* gp = with_grad ? theta_.mutable_grad().data_ptr<double>() : nullptr;
   const double m = static_cast<double>(batch_m_);  // the global batch: shares add up to its mean
-  const double value = 0.5 *
-                       lasso_minibatch(data_, perm_.data() + batch_begin_, batch_end_ - batch_begin_, m,
-                                       theta_.data_ptr<double>(), gp) /
-                       m;
+  const double sq = lasso_minibatch(data_, perm_.data() + batch_begin_, batch_end_ - batch_begin_, m,
+                                    theta_.data_ptr<double>(), gp);
+  const double value = 0.5 * sq / m;
   // Reused only while this object holds the sole reference to the tensor and its storage (SR2
   // keeps loss0 across its second closure call: it gets a new tensor). No dispatcher call either way.
   if (loss_.defined() && loss_.use_count() == 1 && loss_.storage().use_count() == 1)

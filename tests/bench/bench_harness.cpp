@@ -5,15 +5,17 @@
 // bookkeeping of the runner and the trajectory / summary files) and, in the same iteration, a bare
 // Eigen loop that takes the same steps: the minibatch gradient Xᵀ_B(X_Bθ − y_B)/|B| by the function
 // LassoProblem::closure_loss calls (problems::lasso_minibatch: one compilation of the gradient, so
-// that code placement does not decide the ratio; two copies of that loop differed by ±20%) and the ProxGen-Adam update with bias correction and soft
-// thresholding, θ ← S_τ(θ − α_t m/D), τ = α_t λ/D, in double. Which of the two runs first alternates.
+// that code placement does not decide the ratio; two copies of that loop differed by ±20%) and the
+// ProxGen-Adam update with bias correction and soft thresholding, θ ← S_τ(θ − α_t m/D),
+// τ = α_t λ/D, in double. Which of the two runs first alternates.
 //
 // Counters: on_ms = the harness run minus the parts the bare loop has no counterpart for and that
 // the runner itself times apart — setup (data generation, L = λ_max(XᵀX/n)) and full-data evaluation
 // (the logged metrics, with the reference solution) — so it is the training loop of the runner;
 // off_ms = the bare loop; on_over_off = their ratio (bench_main prints it against 1.10);
 // whole_run_ms = the whole run_one call; opt_ms = the runner's optimizer_seconds (opt->step with the
-// closure inside), so on_ms − opt_ms is the runner's own bookkeeping and file writing. Logging every log_every = steps/4 steps.
+// closure inside), so on_ms − opt_ms is the runner's own bookkeeping and file writing. Logging
+// every log_every = steps/4 steps.
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
