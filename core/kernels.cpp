@@ -210,7 +210,9 @@ bool contiguous_groups(const Regularizer* reg, const torch::Tensor& t, int64_t& 
 }
 
 int64_t ProbePartials::prepare(int64_t n, int64_t max_chunks) {
-  int64_t K = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), (n + kGrain - 1) / kGrain));
+  // one chunk below the grain without asking the thread pool (a fixed cost of every small step)
+  const int64_t chunks = (n + kGrain - 1) / kGrain;
+  int64_t K = chunks <= 1 ? 1 : std::min<int64_t>(at::get_num_threads(), chunks);
   K = std::max<int64_t>(1, std::min(K, max_chunks));
   if (static_cast<int64_t>(slots_.size()) < K) slots_.resize(static_cast<size_t>(K));
   for (int64_t k = 0; k < K; ++k) slots_[static_cast<size_t>(k)] = ProbeAcc{};

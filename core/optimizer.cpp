@@ -1,6 +1,7 @@
 #include "core/optimizer.h"
 
 #include <sstream>
+#include <typeinfo>
 
 namespace proxbench::core {
 
@@ -50,7 +51,10 @@ ProxOptimizer::ProxOptimizer(const std::vector<ParamGroupSpec>& groups, double d
 }
 
 ProxGroupOptions& ProxOptimizer::group_options(size_t i) {
-  auto* o = dynamic_cast<ProxGroupOptions*>(&param_groups().at(i).options());
+  auto& base = param_groups().at(i).options();
+  // the exact type without dynamic_cast (several lookups per tensor and step); subclasses below
+  if (typeid(base) == typeid(ProxGroupOptions)) return static_cast<ProxGroupOptions&>(base);
+  auto* o = dynamic_cast<ProxGroupOptions*>(&base);
   if (!o) throw Error("optimizer '" + name() + "': param group " + std::to_string(i) + " has no ProxGroupOptions");
   return *o;
 }

@@ -27,6 +27,11 @@ bool DiagOptimizer::prox_tensor(size_t group, const torch::Tensor& p) const {
   return group_options(group).regularized() && p.dim() >= prox_min_dim_;
 }
 
+namespace {
+// the state's buffer names, built once (a std::string per lookup was a fixed cost of small steps)
+const std::string kM = "m", kV = "v", kXHat = "x_hat", kZ = "z", kTau = "tau";
+}  // namespace
+
 torch::Tensor DiagOptimizer::step(LossClosure closure) {
   core::StepStats s;
   torch::Tensor loss = begin_step(closure, s);
@@ -63,14 +68,14 @@ torch::Tensor DiagOptimizer::step(LossClosure closure) {
       DiagBuffers b;
       b.theta = p;
       b.grad = p.grad();
-      b.m = buffer(st, "m", p);
-      if (d.precond != Precond::Identity) b.v = buffer(st, "v", p);
+      b.m = buffer(st, kM, p);
+      if (d.precond != Precond::Identity) b.v = buffer(st, kV, p);
       const bool two = d.reg && core::kernels::needs_two_phase(d.reg);
-      if (d.write_aux) b.aux = buffer(st, "x_hat", p);
+      if (d.write_aux) b.aux = buffer(st, kXHat, p);
       any_aux = any_aux || d.write_aux;
       if (two) {
-        if (!d.write_aux) b.aux = buffer(st, "z", p);
-        b.tau = buffer(st, "tau", p);
+        if (!d.write_aux) b.aux = buffer(st, kZ, p);
+        b.tau = buffer(st, kTau, p);
       }
       bind(gi, p, st, b);
       accs.emplace_back();

@@ -57,6 +57,7 @@ ProxGen::ProxGen(const std::vector<core::ParamGroupSpec>& groups, ProxGenOptions
   precond_ = opt_.preconditioner == "identity"  ? Precond::Identity
              : opt_.preconditioner == "adagrad" ? Precond::Sum
                                                 : Precond::Ema;
+  adam_ = opt_.preconditioner == "adam";
 }
 
 double ProxGen::plan(size_t group, int64_t t, core::kernels::DiagStep& s) const {
@@ -71,8 +72,7 @@ double ProxGen::plan(size_t group, int64_t t, core::kernels::DiagStep& s) const 
   c.c_vg = precond_ == Precond::Sum ? 1.0 : 1.0 - opt_.beta2;
   c.delta = opt_.delta;
   c.wd = 1.0 - lr * opt_.decoupled_weight_decay;
-  const bool adam = opt_.preconditioner == "adam";
-  const bool bc = adam && opt_.bias_correction;
+  const bool bc = adam_ && opt_.bias_correction;
   c.s_v = bc ? 1.0 / (1.0 - std::pow(opt_.beta2, double(t))) : 1.0;
   const double alpha = bc ? lr / (1.0 - std::pow(opt_.beta1, double(t))) : lr;
   c.a = alpha;

@@ -73,6 +73,7 @@ class ProxGen : public DiagOptimizer {
  private:
   ProxGenOptions opt_;
   core::kernels::Precond precond_;
+  bool adam_ = false;  ///< preconditioner == "adam" (plan() runs per tensor and step: no string compare there)
 };
 
 }  // namespace proxbench::optimizers

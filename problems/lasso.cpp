@@ -258,11 +258,13 @@ std::vector<core::ProblemParamGroup> LassoProblem::parameter_groups() { return {
 
 int64_t LassoProblem::batches_per_epoch() const { return (dopt_.n + batch_size_ - 1) / batch_size_; }
 
-void LassoProblem::begin_epoch(int64_t epoch, uint64_t seed) {
-  std::iota(perm_.begin(), perm_.end(), 0);
+void lasso_epoch_order(int64_t epoch, uint64_t seed, std::vector<int64_t>& perm) {
+  std::iota(perm.begin(), perm.end(), 0);
   std::mt19937_64 rng(splitmix64(splitmix64(seed) ^ static_cast<uint64_t>(epoch)));
-  std::shuffle(perm_.begin(), perm_.end(), rng);
+  std::shuffle(perm.begin(), perm.end(), rng);
 }
+
+void LassoProblem::begin_epoch(int64_t epoch, uint64_t seed) { lasso_epoch_order(epoch, seed, perm_); }
 
 void LassoProblem::select_batch(int64_t index) {
   if (index < 0 || index >= batches_per_epoch())

@@ -88,6 +88,11 @@ double lasso_loss(const LassoData& d, const Eigen::VectorXd& theta, Eigen::Vecto
 /// ratio measures the harness and not two compilations of the same loop.
 double lasso_minibatch(const LassoData& d, const int64_t* rows, int64_t count, double denom, const double* theta,
                        double* grad);
+/// The row order of epoch `epoch` of a run seeded `seed`: perm (its size is n) := a permutation of
+/// 0..n−1, std::shuffle with a std::mt19937_64 seeded from (seed, epoch), so that any epoch can be
+/// rebuilt alone (resume). LassoProblem::begin_epoch calls it; so does the harness-overhead
+/// benchmark's bare loop, which takes the runner's minibatches and so the very same steps.
+void lasso_epoch_order(int64_t epoch, uint64_t seed, std::vector<int64_t>& perm);
 /// λ_max(XᵀX/n).
 double lasso_lipschitz(const LassoData& d);
 
