@@ -270,13 +270,16 @@ void group_prox(T* __restrict z, const T* __restrict tau, int64_t n) {
   T zt[L], tt[L];
   for (int l = 0; l < L; ++l) tt[l] = nv + l < n ? tau[nv + l] : tau[0], zt[l] = nv + l < n ? z[nv + l] : T(0);
   const int64_t nb = nv < n ? nv + L : nv;  // end of the blocks, the padded one included
+  // f(zp, tp) on the z and τ of each block of L members in order: the full ones in place, then the
+  // padded one (every pass below walks the group this way)
+  auto for_blocks = [&](auto&& f) __attribute__((always_inline)) {
+    for (int64_t i = 0; i < nb; i += L) f(i < nv ? z + i : zt, i < nv ? tau + i : tt);
+  };
   const GVec zero{}, one = zero + 1.0;
   // pass 1 (no division): ‖z‖², τ ≠ τ_0, max τ, max(|z| − τ, 0)
   GVec nz2[V], tmx[V], lok[V], neq[V];
   for (int j = 0; j < V; ++j) nz2[j] = lok[j] = neq[j] = zero, tmx[j] = zero + t0;
-  for (int64_t i = 0; i < nb; i += L) {
-    const T* zp = i < nv ? z + i : zt;
-    const T* tp = i < nv ? tau + i : tt;
+  for_blocks([&](const T* zp, const T* tp) __attribute__((always_inline)) {
     for (int j = 0; j < V; ++j) {
       const GVec zk = gload(zp + j * W), tk = gload(tp + j * W);
       nz2[j] += zk * zk;
@@ -285,7 +288,7 @@ void group_prox(T* __restrict z, const T* __restrict tau, int64_t n) {
       const GVec lo = gabs(zk) - tk;
       lok[j] = lo > lok[j] ? lo : lok[j];
     }
-  }
+  });
   double nzs = 0, tmax = t0, lo_k = 0;
   bool equal = true;
   for (int l = 0; l < L; ++l) {
@@ -302,15 +305,13 @@ void group_prox(T* __restrict z, const T* __restrict tau, int64_t n) {
   if (!equal && !(nz > tmax)) {
     GVec zt2[V];
     for (int j = 0; j < V; ++j) zt2[j] = zero;
-    for (int64_t i = 0; i < nb; i += L) {
-      const T* zp = i < nv ? z + i : zt;
-      const T* tp = i < nv ? tau + i : tt;
+    for_blocks([&](const T* zp, const T* tp) __attribute__((always_inline)) {
       for (int j = 0; j < V; ++j) {
         const GVec zk = gload(zp + j * W);
         const GVec r = zk / (zk == 0 ? one : gload(tp + j * W));  // ±0/1 = ±0: r² = +0, as the scalar form's 0
         zt2[j] += r * r;
       }
-    }
+    });
     zts = 0;
     for (int l = 0; l < L; ++l) zts += zt2[l / W][l % W];
   }
@@ -328,9 +329,7 @@ void group_prox(T* __restrict z, const T* __restrict tau, int64_t n) {
   for (int it = 0; it < scalar::kNewtonCap; ++it) {
     GVec ps[V], p3[V];
     for (int j = 0; j < V; ++j) ps[j] = p3[j] = zero;
-    for (int64_t k = 0; k < nb; k += L) {
-      const T* zp = k < nv ? z + k : zt;
-      const T* tp = k < nv ? tau + k : tt;
+    for_blocks([&](const T* zp, const T* tp) __attribute__((always_inline)) {
       for (int j = 0; j < V; ++j) {
         const GVec zk = gload(zp + j * W);
         const GVec inv = one / (s + gload(tp + j * W));
@@ -338,7 +337,7 @@ void group_prox(T* __restrict z, const T* __restrict tau, int64_t n) {
         ps[j] += r2;
         p3[j] += zk == 0 ? zero : r2 * inv;
       }
-    }
+    });
     double psi = 0, psi3 = 0;
     for (int l = 0; l < L; ++l) psi += ps[l / W][l % W], psi3 += p3[l / W][l % W];
     const double phi = 1.0 / std::sqrt(psi);
