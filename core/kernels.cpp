@@ -101,7 +101,7 @@ void run_diag(const CpuJob& job, int64_t n, ProbePartials& pp) {
 void check_buffers(const DiagStep& s, const DiagBuffers& b) {
   auto chk = [&](const torch::Tensor& t, const char* what) {
     if (!t.defined()) return;
-    TORCH_CHECK(t.device().is_cpu(), "proxbench fused step: ", what, " must be a CPU tensor (CUDA kernels not built)");
+    TORCH_CHECK(t.is_cpu(), "proxbench fused step: ", what, " must be a CPU tensor (CUDA kernels not built)");
     TORCH_CHECK(t.is_contiguous(), "proxbench fused step: ", what, " must be contiguous");
     TORCH_CHECK(t.scalar_type() == b.theta.scalar_type(), "proxbench fused step: ", what, " has dtype ",
                 t.scalar_type(), ", the parameter ", b.theta.scalar_type());

@@ -52,7 +52,10 @@ torch::Tensor DiagOptimizer::step(LossClosure closure) {
     const auto& go = group_options(gi);
     if (frozen(gi)) continue;
     for (auto& p : param_groups()[gi].params()) {
-      if (!p.grad().defined()) continue;
+      // the gradient by reference, without Tensor::grad()'s non-leaf warning check (two calls into
+      // LibTorch and a tensor copy per parameter and step)
+      const torch::Tensor& grad = p.unsafeGetTensorImpl()->grad();
+      if (!grad.defined()) continue;
       auto& st = param_state(p);
       st.step += 1;
       DiagStep d;
@@ -67,7 +70,7 @@ torch::Tensor DiagOptimizer::step(LossClosure closure) {
       }
       DiagBuffers b;
       b.theta = p;
-      b.grad = p.grad();
+      b.grad = grad;
       b.m = buffer(st, kM, p);
       if (d.precond != Precond::Identity) b.v = buffer(st, kV, p);
       const bool two = d.reg && core::kernels::needs_two_phase(d.reg);

@@ -282,8 +282,12 @@ void LassoProblem::set_data_parallel(core::Communicator* comm) {
 }
 
 torch::Tensor LassoProblem::closure_loss(bool with_grad) {
-  if (with_grad && !theta_.grad().defined()) theta_.mutable_grad() = grad_;  // after zero_grad(set_to_none)
-  double* gp = with_grad ? theta_.mutable_grad().data_ptr<double>() : nullptr;
+  double* gp = nullptr;
+  if (with_grad) {  // one call into LibTorch for the gradient (Tensor::grad() adds a non-leaf check)
+    torch::Tensor& g = theta_.mutable_grad();
+    if (!g.defined()) g = grad_;  // after zero_grad(set_to_none)
+    gp = g.data_ptr<double>();
+  }
   const double m = static_cast<double>(batch_m_);  // the global batch: shares add up to its mean
   const double sq = lasso_minibatch(data_, perm_.data() + batch_begin_, batch_end_ - batch_begin_, m,
                                     theta_.data_ptr<double>(), gp);
