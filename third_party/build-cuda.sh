@@ -23,7 +23,11 @@ t0=$(date +%s)
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE="${CUDA_BUILD_TYPE:-Release}" -DPROXBENCH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCH:-90}" \
   -DCMAKE_CUDA_COMPILER="$cuda_home/bin/nvcc" -DCMAKE_PREFIX_PATH="$torch_prefix"
 t1=$(date +%s)
-cmake --build "$build" -j"${JOBS:-$(nproc)}" --target "${targets[@]}"
+# The default three as the one goal `all` (it holds exactly them): CMake's Makefiles build several
+# --target goals one after another, idling a core at each goal's last object and link.
+goals=("${targets[@]}")
+[[ $# -gt 0 ]] || goals=(all)
+cmake --build "$build" -j"${JOBS:-$(nproc)}" --target "${goals[@]}"
 t2=$(date +%s)
 echo "build-cuda: configure $((t1 - t0)) s, build $((t2 - t1)) s (${targets[*]})"
 if [[ -x $build/proxbench ]]; then
