@@ -142,6 +142,7 @@ void BM_LassoHarnessOverhead(benchmark::State& state) {
     }
   }
   std::filesystem::remove_all(tmp);
+  if (state.error_occurred()) return;  // a failed harness run: keep its message
   // the two sides took the same steps: the same final θ up to rounding (the fused kernel and Eigen
   // may contract different products into FMAs)
   if (static_cast<int64_t>(harness_theta.size()) != p) {

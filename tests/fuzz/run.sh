@@ -4,8 +4,9 @@
 # then fuzzes each target for FUZZ_SECONDS (default 60) seconds.
 #   tests/fuzz/run.sh [MAIN_BUILD_DIR [FUZZ_BUILD_DIR]]     (defaults: build, build-fuzz)
 # Environment: FUZZ_SECONDS (0: replay only), FUZZ_TARGETS (default: all five), FUZZ_JOBS (build
-# parallelism, default 2), FUZZ_PARALLEL (targets fuzzed at once, default 2; reports in order). New interesting inputs go to FUZZ_BUILD_DIR/corpus/<target>/ (not the
-# repository); crashes to FUZZ_BUILD_DIR/artifacts/<target>/ and the script fails naming them.
+# parallelism, default 2), FUZZ_PARALLEL (targets fuzzed at once, default 2; reports in order).
+# New interesting inputs go to FUZZ_BUILD_DIR/corpus/<target>/ (not the repository); crashes to
+# FUZZ_BUILD_DIR/artifacts/<target>/ and the script fails naming them.
 # Needs the main build's libproxbench.so (cmake --build MAIN_BUILD_DIR --target proxbench) and
 # clang with libFuzzer (Debian: clang, libclang-rt-14-dev; third_party/install-deps.sh).
 set -euo pipefail
