@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "core/common.h"
 
@@ -333,12 +334,11 @@ PB_INLINE double log2_vec(double x) {
   return e + (2.0 * 1.4426950408889634) * s * p;
 }
 
-/// Degree of the polynomial u(s) behind the float32 general-q shrink (shrink_lq_vec).
+/// Degree of the polynomial u(s) behind the double-precision float32 general-q shrink
+/// (shrink_lq_vec). The polynomial alone is within 5e-13 of the root up to q = 0.9 (2.2e-9 at 0.99,
+/// 9.7e-9 at 0.995, 5.8e-7 at 0.999, 4e-6 as q → 1); shrink_lq_vec adds one Halley step, which
+/// brings every q to the output's own rounding.
 constexpr int kLqDeg = 12;
-/// Largest q for which that polynomial alone is within 1e-8 of the root (measured: ≤ 5e-13 up to
-/// q = 0.9, 2.2e-9 at 0.99, 9.7e-9 at 0.995; 5.8e-7 at 0.999, 4e-6 as q → 1). Above it the lq op
-/// adds one Halley step (LqOpT<true>).
-constexpr double kLqPolyMaxQ = 0.995;
 
 /// The general-q magnitude problem  min_{y≥0} ½(y − a)² + τ y^q, 0 < q ≤ 1, in scale-free form
 /// (prox-reference.md §1(e)): y = a·u with u the largest root of
@@ -348,7 +348,7 @@ constexpr double kLqPolyMaxQ = 0.995;
 /// branch point at the fold β_f = u_f^{2−q}/(1−q), u_f = (1−q)/(2−q) (where g' = 0), which lies
 /// beyond β_thr (β_f/β_thr = 1/(q·2^{1−q}), → 1 as q → 1). In s = √(β_f − β) the root is analytic
 /// on the whole branch, and a Chebyshev interpolant of degree kLqDeg in s over
-/// [√(β_f − β_thr), √β_f] gives it (errors: kLqPolyMaxQ). Built once per q on the host (13 monotone
+/// [√(β_f − β_thr), √β_f] gives it (errors: kLqDeg). Built once per q on the host (13 monotone
 /// Newton solves at the Chebyshev nodes, a few µs; a one-entry cache per thread makes the repeated
 /// construction of the same op per step free) and stored as monomial coefficients in ξ ∈ [−1, 1],
 /// ξ = xa·s + xb. q = 1 is the soft threshold: β_f = β_thr = 1, u = s² exactly.
@@ -407,13 +407,13 @@ struct LqConst {
 };
 
 /// General-q shrink in float32 (prox-reference.md §1(e)), branch-free and vectorizable (no libm
-/// call): β = qτ a^{q−2} in double (exp2_vec, log2_vec: (q−2)·log2 a reaches ±300, beyond float's
+/// call), in double: β = qτ a^{q−2} (exp2_vec, log2_vec: (q−2)·log2 a reaches ±300, beyond float's
 /// range, and u's sensitivity to β needs β to ~1e-9), then u = Σ p_j ξ^j, ξ = xa·√(β_f − β) + xb
-/// (LqConst; Estrin's scheme: short dependency chains), d = a·(1 − u). Refine adds one Halley
-/// step in double (one more exp2/log2 pair), for q > kLqPolyMaxQ. Measured against the float64
-/// Newton map on float32 inputs: ≤ 9.3e-8·max(x, a) over q ∈ [0.02, 0.999] (2M draws). Lanes below
-/// the threshold compute finite garbage or NaN, discarded by the caller's select.
-template <bool Refine = true>
+/// (LqConst; Estrin's scheme: short dependency chains), one Halley step in double (one more
+/// exp2/log2 pair), d = a·(1 − u). Measured against the float64 Newton map on float32 inputs:
+/// ≤ 9.3e-8·max(x, a) over q ∈ [0.02, 0.999] (2M draws): the output's own rounding. The lq op takes
+/// it for q > kLqFloatMaxQ (the all-float shrink_lq_f32 below takes a fifth of its time but loses
+/// accuracy as q → 1). Lanes below the threshold compute finite garbage or NaN, discarded by the caller's select.
 PB_INLINE bool shrink_lq_vec(float a_in, float tau_in, const LqConst& c, float& d_out) {
   static_assert(kLqDeg == 12, "the Estrin evaluation below is written for degree 12");
   const double a = a_in, tau = tau_in;
@@ -426,13 +426,153 @@ PB_INLINE bool shrink_lq_vec(float a_in, float tau_in, const LqConst& c, float& 
   const double e01 = p[0] + p[1] * xi, e23 = p[2] + p[3] * xi, e45 = p[4] + p[5] * xi, e67 = p[6] + p[7] * xi,
                e89 = p[8] + p[9] * xi, e1011 = p[10] + p[11] * xi;
   double u = ((e01 + e23 * x2) + (e45 + e67 * x2) * x4) + ((e89 + e1011 * x2) + p[12] * x4) * x8;
-  if constexpr (Refine) {
-    // Halley on g: with bp = β u^{q−1}: g = u + bp − 1, u·g' = u + (q−1)bp, u²·g'' = (q−1)(q−2)bp
-    const double bp = beta * exp2_vec(c.qm1 * log2_vec(u));
-    const double g = u + bp - 1.0, g1 = u + c.qm1 * bp, g2 = c.qm1 * c.qm2 * bp;
-    u = u - 2.0 * g * g1 * u / (2.0 * g1 * g1 - g * g2);
-  }
+  // Halley on g: with bp = β u^{q−1}: g = u + bp − 1, u·g' = u + (q−1)bp, u²·g'' = (q−1)(q−2)bp
+  const double bp = beta * exp2_vec(c.qm1 * log2_vec(u));
+  const double g = u + bp - 1.0, g1 = u + c.qm1 * bp, g2 = c.qm1 * c.qm2 * bp;
+  u = u - 2.0 * g * g1 * u / (2.0 * g1 * g1 - g * g2);
   d_out = float(a * (1.0 - u));
+  return above;
+}
+
+// ---- the all-float32 general-q shrink ------------------------------------------------------------
+
+/// Largest q for which the lq op takes the all-float shrink_lq_f32 on float32 data (above it:
+/// shrink_lq_vec). Worst error measured against the float64 Newton map on float32 inputs
+/// (400k draws per q, τ from 1e-30 to 1e3, |z| from 0.1 to 1000 thresholds): 6e-8·max(|x|, |z|) at
+/// q = 0.02, 9e-8 at 0.3, 1.5e-7 at 0.5, 2.1e-7 at 0.7, 2.5e-7 at 0.8 (4 float32 ulps); 4e-7 at 0.9,
+/// 1.1e-6 at 0.99. The float32 tolerance of every map is 5e-7 (tests/test_prox_float32.cpp).
+constexpr double kLqFloatMaxQ = 0.8;
+constexpr int kLqFDegP = 10;  ///< degree of q·m^{q−2} on m ∈ [½, 1] (shrink_lq_f32)
+constexpr int kLqFDegR = 7;   ///< degree of R(ξ) = (1 − u)/β (shrink_lq_f32)
+
+/// Monomial coefficients in y = x − x0 of the Chebyshev interpolant of f on [lo, hi] (deg + 1
+/// nodes; deg ≤ 15). Host-side fitting of the float32 general-q constants.
+template <class F>
+PB_HD void cheb_fit(const F& f, double lo, double hi, int deg, double x0, double* out) {
+  constexpr double kPi = 3.14159265358979323846;
+  const int n = deg + 1;
+  double fk[16], c[16], t0[16] = {}, t1[16] = {}, t2[16];
+  for (int k = 0; k < n; ++k) fk[k] = f(0.5 * (hi + lo) + 0.5 * (hi - lo) * std::cos(kPi * (k + 0.5) / n));
+  for (int j = 0; j < n; ++j) {
+    double sum = 0;
+    for (int k = 0; k < n; ++k) sum += fk[k] * std::cos(kPi * j * (k + 0.5) / n);
+    c[j] = sum * (j == 0 ? 1.0 : 2.0) / n;
+  }
+  // T_j(ξ), ξ = al·y + be, as polynomials in y (T_{j+1} = 2ξ T_j − T_{j−1})
+  const double al = 2 / (hi - lo), be = (2 * x0 - hi - lo) / (hi - lo);
+  t0[0] = 1, t1[0] = be, t1[1] = al;
+  for (int i = 0; i < n; ++i) out[i] = c[0] * t0[i] + (n > 1 ? c[1] * t1[i] : 0.0);
+  for (int j = 2; j < n; ++j) {
+    for (int i = 0; i < n; ++i) t2[i] = 2 * (be * t1[i] + (i > 0 ? al * t1[i - 1] : 0.0)) - t0[i];
+    for (int i = 0; i < n; ++i) out[i] += c[j] * t2[i], t0[i] = t1[i], t1[i] = t2[i];
+  }
+}
+
+/// Constants of shrink_lq_f32 for one q ∈ (0, 1), all float32 (LqConst's scale-free problem):
+/// β = qτ a^{q−2} is assembled from a = 2^e·m, m ∈ [½, 1): q·m^{q−2} by a degree-kLqFDegP
+/// polynomial P in t = m − 1 (all its terms have one sign on t ≤ 0: no cancellation), and
+/// 2^{(q−2)e} = 2^N·2^f with (q−2) = h + lo, h a multiple of 2^−12 (h·e exact in float32). The
+/// prox is then d = a·β·R(ξ), ξ = xa·√(β_f − β) + xb, R = (1 − u)/β by a degree-kLqFDegR polynomial
+/// (R ∈ [1, 1.25]; d is computed with a relative error, never as a − a·u). The interpolation nodes
+/// are mapped back through the float32 xa, xb and β_f, so the rounding of those constants is in
+/// the fit. Built on the host like LqConst (a few µs; a one-entry cache per thread).
+struct LqConstF {
+  double q = 0;
+  float bthr = 0, bf = 0, xa = 0, xb = 0, h = 0, lo = 0;
+  float p[kLqFDegP + 1] = {}, r[kLqFDegR + 1] = {};
+  LqConstF() = default;
+  PB_HD explicit LqConstF(double q_) {
+#if defined(__CUDA_ARCH__)
+    fit(q_);
+#else
+    thread_local LqConstF cached;  // q = 0 marks it empty
+    if (!(cached.q == q_)) cached.fit(q_);
+    *this = cached;
+#endif
+  }
+  PB_HD void fit(double q_) {
+    q = q_;
+    const double omq = 1 - q_, uf = omq / (2 - q_), uthr = 2 * uf, qm1 = q_ - 1;
+    const double bthr_d = (1 - uthr) * std::pow(uthr, omq);
+    bthr = float(bthr_d), bf = float(std::pow(uf, 2 - q_) / omq);
+    const double slo = std::sqrt(double(bf) - bthr_d), shi = std::sqrt(double(bf));
+    xa = float(2 / (shi - slo)), xb = float(-(shi + slo) / (shi - slo));
+    double pd[16], rd[16];
+    cheb_fit([&](double m) { return q_ * std::pow(m, q_ - 2); }, 0.5, 1.0, kLqFDegP, 1.0, pd);
+    auto rfun = [&](double xi) {
+      const double s = (xi - double(xb)) / double(xa), beta = double(bf) - s * s;
+      double u = 1;  // the monotone Newton of LqConst::fit
+      for (int it = 0; it < 200; ++it) {
+        const double w = beta * std::pow(u, qm1);
+        double un = u - (u + w - 1) / (1 + qm1 * w / u);
+        un = un > uf ? un : uf;
+        if (!(un < u)) break;
+        u = un;
+      }
+      return beta > 1e-300 ? (1 - u) / beta : 1.0;
+    };
+    cheb_fit(rfun, -1.0, 1.0, kLqFDegR, 0.0, rd);
+    for (int i = 0; i <= kLqFDegP; ++i) p[i] = float(pd[i]);
+    for (int i = 0; i <= kLqFDegR; ++i) r[i] = float(rd[i]);
+    h = float(std::nearbyint((q_ - 2) * 4096) / 4096);
+    lo = float((q_ - 2) - double(h));
+  }
+};
+
+/// 2^n as a float32 bit pattern, n ∈ [−126, 127].
+PB_INLINE float pow2i_f(int32_t n) {
+  const uint32_t b = uint32_t(n + 127) << 23;
+  float f;
+  memcpy(&f, &b, sizeof f);
+  return f;
+}
+
+/// General-q shrink entirely in float32 (prox-reference.md §1(e); LqConstF has the algorithm):
+/// 8 (AVX2) or 16 (AVX-512) lanes per instruction, no division, one square root, integer and
+/// bit operations that every x86 vector width has, and IEEE float operations only, so every
+/// instruction set and the CUDA kernels (built with --fmad=false) give the same bits. Subnormal a
+/// is normalized exactly through its integer significand; τ enters only by multiplications by
+/// powers of two and one rounding product (subnormal τ is exact, and an intermediate that
+/// over- or underflows is one whose β is far from the threshold). Accuracy: kLqFloatMaxQ. Lanes
+/// below the threshold (or with a = 0) compute finite garbage or inf/NaN, discarded by the caller.
+PB_INLINE bool shrink_lq_f32(float a, float tau, const LqConstF& c, float& d_out) {
+  uint32_t b;
+  memcpy(&b, &a, sizeof b);
+  const bool sub = b < 0x00800000u;  // subnormal (or 0): k·2^−149 with k = b, exact as a float
+  const float k = float(int32_t(b));
+  uint32_t bk;
+  memcpy(&bk, &k, sizeof bk);
+  b = sub ? bk : b;
+  const int32_t e = int32_t(b >> 23) - (sub ? 275 : 126);  // a = 2^e·m
+  const uint32_t mb = (b & 0x007FFFFFu) | 0x3F000000u;
+  float m;
+  memcpy(&m, &mb, sizeof m);
+  const float t = m - 1.0f;  // exact, in [−½, 0)
+  const float* p = c.p;
+  const float t2 = t * t, t4 = t2 * t2, t8 = t4 * t4;
+  const float P =
+      p[0] + t * ((((p[1] + p[2] * t) + (p[3] + p[4] * t) * t2) + ((p[5] + p[6] * t) + (p[7] + p[8] * t) * t2) * t4) +
+                  (p[9] + p[10] * t) * t8);  // q·m^{q−2}
+  const float ef = float(e), E = c.h * ef;   // exact: a multiple of 2^−12 below 2^11
+  constexpr float kMagic = 12582912.0f;      // 1.5·2^23: (E + kMagic) − kMagic = round(E)
+  const float Nf = (E + kMagic) - kMagic;
+  const float f = (E - Nf) + c.lo * ef;  // |f| ≤ 0.52
+  // 2^f: Chebyshev interpolant of degree 6 on [−0.53, 0.53] (its constant term is 1 to 2e-16;
+  // relative error 2e-9, 1.8 float32 ulps as evaluated), as 1 + f·(…)
+  const float f2 = f * f, f4 = f2 * f2;
+  const float e2 = 1.0f + f * (((0.69314722f + 0.24022651f * f) + (0.055503052f + 0.0096180376f * f) * f2) +
+                               (0.0013408713f + 1.5468616e-4f * f) * f4);
+  int32_t n = int32_t(Nf);
+  n = n < -252 ? -252 : (n > 252 ? 252 : n);  // beyond: β is ≪ 2^−100 or ≫ 1 either way
+  const int32_t n1 = n >> 1, n2 = n - n1;     // each in [−126, 126] (>>: arithmetic shift)
+  const float beta = ((tau * pow2i_f(n1)) * (e2 * P)) * pow2i_f(n2);
+  const bool above = beta < c.bthr;
+  const float tt = c.bf - beta;
+  const float xi = c.xa * std::sqrt(tt > 0.0f ? tt : 0.0f) + c.xb;
+  const float* r = c.r;
+  const float x2 = xi * xi, x4 = x2 * x2;
+  const float R = ((r[0] + r[1] * xi) + (r[2] + r[3] * xi) * x2) + ((r[4] + r[5] * xi) + (r[6] + r[7] * xi) * x2) * x4;
+  d_out = a * (beta * R);
   return above;
 }
 
@@ -523,14 +663,14 @@ struct L23Op {
 };
 
 /// r(x) = |x|^q, 0 < q < 1 (any q; l12/l23 have their own closed forms). float64: the monotone
-/// Newton of shrink_lq; float32: shrink_lq_vec (vectorizable: one exp2/log2 pair in double and a
-/// polynomial; Refine adds a Halley step, needed for q > kLqPolyMaxQ: visit_separable picks
-/// LqOpT<false> at or below it). Threshold (2−q)/(2(1−q))·(2τ(1−q))^{1/(2−q)} (prox-reference.md
-/// §1(e)). Subgradient: sign(x)·q·max(|x|, kSubgradEps)^{q−1}, 0 at x = 0.
-template <bool Refine>
+/// Newton of shrink_lq. float32: F32 = true, shrink_lq_f32 (all float: visit_separable picks it
+/// for q ≤ kLqFloatMaxQ); F32 = false, shrink_lq_vec (double, exact to the output's rounding for
+/// every q). Threshold (2−q)/(2(1−q))·(2τ(1−q))^{1/(2−q)} (prox-reference.md §1(e)).
+/// Subgradient: sign(x)·q·max(|x|, kSubgradEps)^{q−1}, 0 at x = 0.
+template <bool F32>
 struct LqOpT {
   double q = 0.5;
-  LqConst c;  ///< float32: the polynomial of shrink_lq_vec
+  std::conditional_t<F32, LqConstF, LqConst> c;  ///< the float32 shrink's constants
   LqOpT() : LqOpT(0.5) {}
   PB_HD explicit LqOpT(double q_) : q(q_), c(q_) {}
   template <class T>
@@ -538,7 +678,11 @@ struct LqOpT {
     const T a = std::fabs(z);
     T d;
     if constexpr (sizeof(T) == 4) {  // vectorizable (selects only)
-      const bool nz = shrink_lq_vec<Refine>(a, tau, c, d);
+      bool nz;
+      if constexpr (F32)
+        nz = shrink_lq_f32(a, tau, c, d);
+      else
+        nz = shrink_lq_vec(a, tau, c, d);
       const T x = nz ? copysign_(a - d, z) : T(0);
       return tau == T(0) ? z : x;
     } else {
@@ -555,8 +699,8 @@ struct LqOpT {
     return pow_subgrad(x, T(q));
   }
 };
-/// The lq op that is exact for every q in (0, 1].
-using LqOp = LqOpT<true>;
+/// The lq op that is exact (to the output's rounding) for every q in (0, 1].
+using LqOp = LqOpT<false>;
 
 /// MCP (Zhang, Ann. Statist. 38(2) 2010): P(x) = λp|x| − x²/(2γ) for |x| ≤ γλp, γλp²/2 beyond.
 /// With κ = τλp and b = γλp (prox-reference.md §1(f)):
@@ -730,8 +874,8 @@ PB_INLINE decltype(auto) visit_separable(const RegSpec& s, F&& f) {
     case RegKind::L23:
       return f(scalar::L23Op{});
     case RegKind::Lq:
-      if (s.q <= scalar::kLqPolyMaxQ) return f(scalar::LqOpT<false>{s.q});
-      return f(scalar::LqOpT<true>{s.q});
+      if (s.q <= scalar::kLqFloatMaxQ) return f(scalar::LqOpT<true>{s.q});
+      return f(scalar::LqOpT<false>{s.q});
     case RegKind::Mcp:
       return f(scalar::McpOp{s.lam_p, s.gamma});
     case RegKind::Scad:
