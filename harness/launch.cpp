@@ -4,12 +4,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,6 +22,20 @@
 extern char** environ;
 
 namespace proxbench::harness {
+namespace {
+// One write(2) per line: the ranks share this stderr, and an ostream writes each << apart, so a
+// rank's line could land inside the launcher's (seen: "rank " … a survivor's line … "0 was killed").
+void write_stderr_line(const std::string& line) {
+  std::cerr << std::flush;
+  for (size_t off = 0; off < line.size();) {
+    const ssize_t w = ::write(2, line.data() + off, line.size() - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return;
+    off += size_t(w);
+  }
+}
+}  // namespace
+
 int launch_local_ranks(int nproc) {
   if (nproc < 1) throw Error("--nproc " + std::to_string(nproc) + ": must be >= 1");
   std::ifstream f("/proc/self/cmdline", std::ios::binary);
@@ -93,8 +109,10 @@ int launch_local_ranks(int nproc) {
     pid_t p = ::waitpid(-1, &st, deadline_set ? WNOHANG : 0);
     if (p == 0) {
       if (std::chrono::steady_clock::now() > deadline) {
-        std::cerr << "proxbench: --nproc: ranks still running " << timeout + 30
-                  << " s after another rank failed; terminating them\n";
+        std::ostringstream os;
+        os << "proxbench: --nproc: ranks still running " << timeout + 30
+           << " s after another rank failed; terminating them\n";
+        write_stderr_line(os.str());
         for (pid_t q : pids)
           if (q > 0) ::kill(q, SIGTERM);
         deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3600);
@@ -112,7 +130,8 @@ int launch_local_ranks(int nproc) {
     int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     if (code != 0) {
       if (WIFSIGNALED(st))
-        std::cerr << "proxbench: --nproc: rank " << r << " was killed by signal " << WTERMSIG(st) << "\n";
+        write_stderr_line("proxbench: --nproc: rank " + std::to_string(r) + " was killed by signal " +
+                          std::to_string(WTERMSIG(st)) + "\n");
       if (rc == 0) rc = code;
       if (!deadline_set) {
         deadline_set = true;
