@@ -514,7 +514,7 @@ struct LqConstF {
     cheb_fit(rfun, -1.0, 1.0, kLqFDegR, 0.0, rd);
     for (int i = 0; i <= kLqFDegP; ++i) p[i] = float(pd[i]);
     for (int i = 0; i <= kLqFDegR; ++i) r[i] = float(rd[i]);
-    h = float(std::nearbyint((q_ - 2) * 4096) / 4096);
+    h = float(std::floor((q_ - 2) * 4096 + 0.5) / 4096);  // q − 2 to a multiple of 2^−12
     lo = float((q_ - 2) - double(h));
   }
 };
