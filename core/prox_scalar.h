@@ -438,9 +438,10 @@ PB_INLINE bool shrink_lq_vec(float a_in, float tau_in, const LqConst& c, float& 
 
 /// Largest q for which the lq op takes the all-float shrink_lq_f32 on float32 data (above it:
 /// shrink_lq_vec). Worst error measured against the float64 Newton map on float32 inputs
-/// (400k draws per q, τ from 1e-30 to 1e3, |z| from 0.1 to 1000 thresholds): 6e-8·max(|x|, |z|) at
-/// q = 0.02, 9e-8 at 0.3, 1.5e-7 at 0.5, 2.1e-7 at 0.7, 2.5e-7 at 0.8 (4 float32 ulps); 4e-7 at 0.9,
-/// 1.1e-6 at 0.99. The float32 tolerance of every map is 5e-7 (tests/test_prox_float32.cpp).
+/// (400k draws per q, τ from 1e-30 to 1e3, |z| from 0.1 to 1000 thresholds, two draws): 6e-8 of
+/// max(|x|, |z|) at q = 0.02, 9e-8 at 0.3, 1.4–1.5e-7 at 0.5, 2.1–2.3e-7 at 0.7, 2.6e-7 at 0.8
+/// (4.4 float32 ulps); 3.2e-7 at 0.9, 3.3e-6 at 0.99. The float32 tolerance of every map is 5e-7
+/// (tests/test_prox_float32.cpp).
 constexpr double kLqFloatMaxQ = 0.8;
 constexpr int kLqFDegP = 10;  ///< degree of q·m^{q−2} on m ∈ [½, 1] (shrink_lq_f32)
 constexpr int kLqFDegR = 7;   ///< degree of R(ξ) = (1 − u)/β (shrink_lq_f32)
