@@ -340,6 +340,44 @@ PB_INLINE double log2_vec(double x) {
 /// brings every q to the output's own rounding.
 constexpr int kLqDeg = 12;
 
+/// Monomial coefficients in y = x − x0 of the Chebyshev interpolant of f on [lo, hi] (deg + 1
+/// nodes; deg ≤ 15): the host-side fitting of the general-q constants (LqConst, LqConstF).
+template <class F>
+PB_HD void cheb_fit(const F& f, double lo, double hi, int deg, double x0, double* out) {
+  constexpr double kPi = 3.14159265358979323846;
+  const int n = deg + 1;
+  double fk[16], c[16], t0[16] = {}, t1[16] = {}, t2[16];
+  for (int k = 0; k < n; ++k) fk[k] = f(0.5 * (hi + lo) + 0.5 * (hi - lo) * std::cos(kPi * (k + 0.5) / n));
+  for (int j = 0; j < n; ++j) {
+    double sum = 0;
+    for (int k = 0; k < n; ++k) sum += fk[k] * std::cos(kPi * j * (k + 0.5) / n);
+    c[j] = sum * (j == 0 ? 1.0 : 2.0) / n;
+  }
+  // T_j(ξ), ξ = al·y + be, as polynomials in y (T_{j+1} = 2ξ T_j − T_{j−1})
+  const double al = 2 / (hi - lo), be = (2 * x0 - hi - lo) / (hi - lo);
+  t0[0] = 1, t1[0] = be, t1[1] = al;
+  for (int i = 0; i < n; ++i) out[i] = c[0] * t0[i] + (n > 1 ? c[1] * t1[i] : 0.0);
+  for (int j = 2; j < n; ++j) {
+    for (int i = 0; i < n; ++i) t2[i] = 2 * (be * t1[i] + (i > 0 ? al * t1[i - 1] : 0.0)) - t0[i];
+    for (int i = 0; i < n; ++i) out[i] += c[j] * t2[i], t0[i] = t1[i], t1[i] = t2[i];
+  }
+}
+
+/// The scale-free general-q root (below): the largest u ∈ [u_f, 1] with u + β u^{q−1} = 1, by
+/// Newton from u = 1 (g is convex and increasing on [u_f, 1] and g(1) = β ≥ 0, so the iterates
+/// decrease monotonically; clamped at u_f; stops when an iterate no longer decreases).
+PB_HD inline double lq_unit_root(double beta, double qm1, double uf) {
+  double u = 1;
+  for (int it = 0; it < 200; ++it) {
+    const double w = beta * std::pow(u, qm1);
+    double un = u - (u + w - 1) / (1 + qm1 * w / u);
+    un = un > uf ? un : uf;
+    if (!(un < u)) break;
+    u = un;
+  }
+  return u;
+}
+
 /// The general-q magnitude problem  min_{y≥0} ½(y − a)² + τ y^q, 0 < q ≤ 1, in scale-free form
 /// (prox-reference.md §1(e)): y = a·u with u the largest root of
 ///   g(u) = u + β u^{q−1} − 1 = 0,   β = qτ a^{q−2},
@@ -374,35 +412,13 @@ struct LqConst {
     bf = omq > 0 ? std::pow(uf, 2 - q_) / omq : 1.0;
     const double slo = std::sqrt(bf > bthr ? bf - bthr : 0.0), shi = std::sqrt(bf);
     xa = 2 / (shi - slo), xb = -(shi + slo) / (shi - slo);
-    constexpr int n = kLqDeg + 1;
-    constexpr double kPi = 3.14159265358979323846;
-    double uk[n], c[n];
-    for (int k = 0; k < n; ++k) {
-      const double s = 0.5 * (shi + slo) + 0.5 * (shi - slo) * std::cos(kPi * (k + 0.5) / n);
-      const double beta = bf - s * s;
-      double u = 1;  // g is convex and increasing on [u_f, 1]: Newton from g(1) = β ≥ 0 decreases
-      for (int it = 0; it < 200; ++it) {
-        const double w = beta * std::pow(u, qm1);
-        double un = u - (u + w - 1) / (1 + qm1 * w / u);
-        un = un > uf ? un : uf;
-        if (!(un < u)) break;
-        u = un;
-      }
-      uk[k] = u;
-    }
-    for (int j = 0; j < n; ++j) {
-      double sum = 0;
-      for (int k = 0; k < n; ++k) sum += uk[k] * std::cos(kPi * j * (k + 0.5) / n);
-      c[j] = sum * (j == 0 ? 1.0 : 2.0) / n;
-    }
-    // Σ c_j T_j(ξ) as Σ p_i ξ^i (T_{j+1} = 2ξ T_j − T_{j−1}; integer coefficients, exact)
-    double t0[n] = {}, t1[n] = {}, t2[n];
-    t0[0] = 1, t1[1] = 1;
-    for (int i = 0; i < n; ++i) p[i] = c[0] * t0[i] + c[1] * t1[i];
-    for (int j = 2; j < n; ++j) {
-      for (int i = 0; i < n; ++i) t2[i] = (i > 0 ? 2 * t1[i - 1] : 0.0) - t0[i];
-      for (int i = 0; i < n; ++i) p[i] += c[j] * t2[i], t0[i] = t1[i], t1[i] = t2[i];
-    }
+    // u(s) at the Chebyshev nodes of [s_lo, s_hi], as monomials in ξ ∈ [−1, 1]
+    cheb_fit(
+        [&](double xi) {
+          const double s = 0.5 * (shi + slo) + 0.5 * (shi - slo) * xi;
+          return lq_unit_root(bf - s * s, qm1, uf);
+        },
+        -1.0, 1.0, kLqDeg, 0.0, p);
   }
 };
 
@@ -446,29 +462,6 @@ constexpr double kLqFloatMaxQ = 0.8;
 constexpr int kLqFDegP = 10;  ///< degree of q·m^{q−2} on m ∈ [½, 1] (shrink_lq_f32)
 constexpr int kLqFDegR = 7;   ///< degree of R(ξ) = (1 − u)/β (shrink_lq_f32)
 
-/// Monomial coefficients in y = x − x0 of the Chebyshev interpolant of f on [lo, hi] (deg + 1
-/// nodes; deg ≤ 15). Host-side fitting of the float32 general-q constants.
-template <class F>
-PB_HD void cheb_fit(const F& f, double lo, double hi, int deg, double x0, double* out) {
-  constexpr double kPi = 3.14159265358979323846;
-  const int n = deg + 1;
-  double fk[16], c[16], t0[16] = {}, t1[16] = {}, t2[16];
-  for (int k = 0; k < n; ++k) fk[k] = f(0.5 * (hi + lo) + 0.5 * (hi - lo) * std::cos(kPi * (k + 0.5) / n));
-  for (int j = 0; j < n; ++j) {
-    double sum = 0;
-    for (int k = 0; k < n; ++k) sum += fk[k] * std::cos(kPi * j * (k + 0.5) / n);
-    c[j] = sum * (j == 0 ? 1.0 : 2.0) / n;
-  }
-  // T_j(ξ), ξ = al·y + be, as polynomials in y (T_{j+1} = 2ξ T_j − T_{j−1})
-  const double al = 2 / (hi - lo), be = (2 * x0 - hi - lo) / (hi - lo);
-  t0[0] = 1, t1[0] = be, t1[1] = al;
-  for (int i = 0; i < n; ++i) out[i] = c[0] * t0[i] + (n > 1 ? c[1] * t1[i] : 0.0);
-  for (int j = 2; j < n; ++j) {
-    for (int i = 0; i < n; ++i) t2[i] = 2 * (be * t1[i] + (i > 0 ? al * t1[i - 1] : 0.0)) - t0[i];
-    for (int i = 0; i < n; ++i) out[i] += c[j] * t2[i], t0[i] = t1[i], t1[i] = t2[i];
-  }
-}
-
 /// Constants of shrink_lq_f32 for one q ∈ (0, 1), all float32 (LqConst's scale-free problem):
 /// β = qτ a^{q−2} is assembled from a = 2^e·m, m ∈ [½, 1): q·m^{q−2} by a degree-kLqFDegP
 /// polynomial P in t = m − 1 (all its terms have one sign on t ≤ 0: no cancellation), and
@@ -502,15 +495,7 @@ struct LqConstF {
     cheb_fit([&](double m) { return q_ * std::pow(m, q_ - 2); }, 0.5, 1.0, kLqFDegP, 1.0, pd);
     auto rfun = [&](double xi) {
       const double s = (xi - double(xb)) / double(xa), beta = double(bf) - s * s;
-      double u = 1;  // the monotone Newton of LqConst::fit
-      for (int it = 0; it < 200; ++it) {
-        const double w = beta * std::pow(u, qm1);
-        double un = u - (u + w - 1) / (1 + qm1 * w / u);
-        un = un > uf ? un : uf;
-        if (!(un < u)) break;
-        u = un;
-      }
-      return beta > 1e-300 ? (1 - u) / beta : 1.0;
+      return beta > 1e-300 ? (1 - lq_unit_root(beta, qm1, uf)) / beta : 1.0;
     };
     cheb_fit(rfun, -1.0, 1.0, kLqFDegR, 0.0, rd);
     for (int i = 0; i <= kLqFDegP; ++i) p[i] = float(pd[i]);
