@@ -17,6 +17,7 @@
 #include <cstring>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "core/kernels_cpu.h"
 #include "core/prox_scalar.h"
@@ -220,9 +221,13 @@ void sr2_loop(const Op& op, const CpuSr2Job& s, int64_t i0, int64_t i1, ProbeAcc
 /// same bits. The 8 lanes are kGroupLanes / kGW GCC vectors of the instruction set's own width
 /// (per-lane IEEE operations): GCC's vectorizers left these passes scalar, both as lane loops and
 /// under `omp simd`, and wider-than-native vectors were lowered lane by lane (perf, 2026-12-01).
-/// Two departures from the scalar form's passes, each within rounding of it: the division pass of
-/// the zero test runs only when ‖z‖ ≤ max τ, and Newton stops once its convergence is quadratic
-/// (below). Every instruction set still takes the same path, so the bits agree across them.
+/// Newton starts from the z²-weighted lower bound and stops on the certificate of
+/// group_l21_prox (kGroupStopRel), so a typical group takes one Newton pass. Two departures from
+/// the scalar form, each within rounding of it: the division pass of the zero test runs only when
+/// ‖z‖ ≤ max τ, and the closing pass x = z·s/(s+τ) has no division: it reuses the 1/(s'+τ) of the
+/// last Newton pass (kept per member in a per-thread buffer), s = s' + d, as
+/// s/(s+τ) = s·w·(1 − dw + (dw)² − …), w = 1/(s'+τ), dw ≤ d/s' ≤ kGroupStopRel: the omitted
+/// (dw)³ is below 2^−56. Every instruction set still takes the same path, so the bits agree across them.
 constexpr int kGroupLanes = 8;
 #if defined(__AVX512F__)
 constexpr int kGW = 8;
@@ -276,24 +281,26 @@ void group_prox(T* __restrict z, const T* __restrict tau, int64_t n) {
     for (int64_t i = 0; i < nb; i += L) f(i < nv ? z + i : zt, i < nv ? tau + i : tt);
   };
   const GVec zero{}, one = zero + 1.0;
-  // pass 1 (no division): ‖z‖², τ ≠ τ_0, max τ, max(|z| − τ, 0)
-  GVec nz2[V], tmx[V], lok[V], neq[V];
-  for (int j = 0; j < V; ++j) nz2[j] = lok[j] = neq[j] = zero, tmx[j] = zero + t0;
+  // pass 1 (no division): ‖z‖², Σ z²τ, τ ≠ τ_0, max τ, max(|z| − τ, 0)
+  GVec nz2[V], tz2[V], tmx[V], lok[V], neq[V];
+  for (int j = 0; j < V; ++j) nz2[j] = tz2[j] = lok[j] = neq[j] = zero, tmx[j] = zero + t0;
   for_blocks([&](const T* zp, const T* tp) __attribute__((always_inline)) {
     for (int j = 0; j < V; ++j) {
-      const GVec zk = gload(zp + j * W), tk = gload(tp + j * W);
-      nz2[j] += zk * zk;
+      const GVec zk = gload(zp + j * W), tk = gload(tp + j * W), z2 = zk * zk;
+      nz2[j] += z2;
+      tz2[j] += z2 * tk;
       neq[j] = tk != t0 ? one : neq[j];
       tmx[j] = tk > tmx[j] ? tk : tmx[j];
       const GVec lo = gabs(zk) - tk;
       lok[j] = lo > lok[j] ? lo : lok[j];
     }
   });
-  double nzs = 0, tmax = t0, lo_k = 0;
+  double nzs = 0, tzs = 0, tmax = t0, lo_k = 0;
   bool equal = true;
   for (int l = 0; l < L; ++l) {
     const int j = l / W, e = l % W;
     nzs += nz2[j][e];
+    tzs += tz2[j][e];
     tmax = tmx[j][e] > tmax ? tmx[j][e] : tmax;
     lo_k = lok[j][e] > lo_k ? lok[j][e] : lo_k;
     equal = equal && neq[j][e] == 0;
@@ -321,22 +328,27 @@ void group_prox(T* __restrict z, const T* __restrict tau, int64_t n) {
     for (int64_t k = 0; k < n; ++k) z[k] = T(double(z[k]) * f);
     return;
   }
-  // Newton on φ(s) = 1/√ψ(s) = 1, ψ(s) = Σ (z/(s+τ))², ψ' ∝ Σ z²/(s+τ)³: one division per member.
-  // It also stops once a step d is both ≤ 1e-10·s and ≤ 1e-4 of the step before (quadratic
-  // convergence seen: the next step, ~d³/d_prev² ≤ 1e-18·s, would be below rounding), which saves
-  // the confirming pass the scalar form makes (bench groups: 3 passes → 2).
-  double s = nz - tmax > lo_k ? nz - tmax : lo_k, d_prev = std::numeric_limits<double>::infinity();
+  // Newton on φ(s) = 1/√ψ(s) = 1, ψ(s) = Σ (z/(s+τ))², ψ' ∝ Σ z²/(s+τ)³: one division per member,
+  // its 1/(s+τ) kept in w for the closing pass. Start and stop as group_l21_prox.
+  static thread_local std::vector<double> wbuf;  // grows to the largest group, then no allocation
+  if (wbuf.size() < static_cast<size_t>(nb)) wbuf.resize(nb);
+  double* __restrict w = wbuf.data();
+  double s = group_l21_start(nz, tzs / nzs, tmax, lo_k), s_w = -1;  // s_w: the s of w (none yet)
   for (int it = 0; it < scalar::kNewtonCap; ++it) {
     GVec ps[V], p3[V];
     for (int j = 0; j < V; ++j) ps[j] = p3[j] = zero;
+    s_w = s;
+    double* wp = w;
     for_blocks([&](const T* zp, const T* tp) __attribute__((always_inline)) {
       for (int j = 0; j < V; ++j) {
         const GVec zk = gload(zp + j * W);
         const GVec inv = one / (s + gload(tp + j * W));
+        std::memcpy(wp + j * W, &inv, sizeof inv);
         const GVec r = zk * inv, r2 = zk == 0 ? zero : r * r;
         ps[j] += r2;
         p3[j] += zk == 0 ? zero : r2 * inv;
       }
+      wp += L;
     });
     double psi = 0, psi3 = 0;
     for (int l = 0; l < L; ++l) psi += ps[l / W][l % W], psi3 += p3[l / W][l % W];
@@ -347,12 +359,26 @@ void group_prox(T* __restrict z, const T* __restrict tau, int64_t n) {
     if (!(sn > s)) break;
     const double d = sn - s;
     s = sn;
-    if (d <= 1e-10 * s && d <= 1e-4 * d_prev) break;
-    d_prev = d;
+    if (d <= kGroupStopRel<T> * s_w) break;
   }
   // x = z·s/(s+τ), in vectors (GCC left this loop scalar for float: a third of the group's time)
   const GVec sv = zero + s;
   int64_t k = 0;
+  const double d = s - s_w;
+  if (s_w >= 0 && d <= kGroupStopRel<T> * s_w) {  // from w, no division (d = 0 when Newton broke)
+    const GVec dv = zero + d;
+    for (; k < nv; k += W) {
+      GVec wk;
+      std::memcpy(&wk, w + k, sizeof wk);
+      const GVec u = dv * wk;
+      gstore(z + k, gload(z + k) * ((sv * wk) * (one - u + u * u)));
+    }
+    for (; k < n; ++k) {
+      const double u = d * w[k];
+      z[k] = T(double(z[k]) * ((s * w[k]) * (1.0 - u + u * u)));
+    }
+    return;
+  }
   for (; k < nv; k += W) gstore(z + k, gload(z + k) * (sv / (sv + gload(tau + k))));
   for (; k < n; ++k) z[k] = T(double(z[k]) * (s / (s + double(tau[k]))));
 }

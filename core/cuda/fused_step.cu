@@ -312,19 +312,21 @@ void finish_step_t(const DiagLaunch& L, bool write_aux, const DiagPtrs<T>& p, vo
 
 // ---- group l2,1 prox of one group by one block (every thread gets the same result) -------------
 // The sums of group_l21_prox_indexed (core/prox_scalar.h, tau_scalar = false) as block reductions;
-// same branches, same Newton iteration. z(k), tau(k): member k's values.
+// same branches, same Newton iteration (start group_l21_start, stop kGroupStopRel<T>, T the
+// data's type). z(k), tau(k): member k's values.
 struct GroupProx {
   int kind = 2;  ///< 0 → x = 0, 1 → x = z·f, 2 → x = z (identity), 3 → x = z·s/(s + τ_k)
   double f = 1.0, s = 0.0;
 };
 
-template <class Z, class Tau>
+template <class T, class Z, class Tau>
 __device__ GroupProx group_prox_block(int64_t gsize, Z z, Tau tau) {
   const double t0 = tau(0);
-  double nz2 = 0, zt2 = 0, tmax = t0, tmin = t0, lo = 0;
+  double nz2 = 0, tz2 = 0, zt2 = 0, tmax = t0, tmin = t0, lo = 0;
   for (int64_t k = threadIdx.x; k < gsize; k += blockDim.x) {
     const double zk = z(k), tk = tau(k);
     nz2 += zk * zk;
+    tz2 += zk * zk * tk;
     tmax = tk > tmax ? tk : tmax;
     tmin = tk < tmin ? tk : tmin;
     const double r = zk == 0 ? 0.0 : zk / tk;
@@ -332,6 +334,7 @@ __device__ GroupProx group_prox_block(int64_t gsize, Z z, Tau tau) {
     lo = std::fabs(zk) - tk > lo ? std::fabs(zk) - tk : lo;
   }
   nz2 = block_all(nz2, 0.0, SumF{});
+  tz2 = block_all(tz2, 0.0, SumF{});
   zt2 = block_all(zt2, 0.0, SumF{});
   tmax = block_all(tmax, -std::numeric_limits<double>::infinity(), MaxF{});
   tmin = block_all(tmin, std::numeric_limits<double>::infinity(), MinF{});
@@ -349,7 +352,7 @@ __device__ GroupProx group_prox_block(int64_t gsize, Z z, Tau tau) {
     g.kind = 0;
   } else {
     g.kind = 3;
-    double s = nz - tmax > lo ? nz - tmax : lo;
+    double s = group_l21_start(nz, tz2 / nz2, tmax, lo);
     for (int it = 0; it < scalar::kNewtonCap; ++it) {
       double psi = 0, psi3 = 0;
       for (int64_t k = threadIdx.x; k < gsize; k += blockDim.x) {
@@ -367,7 +370,9 @@ __device__ GroupProx group_prox_block(int64_t gsize, Z z, Tau tau) {
       const double dphi = psi3 / (psi * std::sqrt(psi));
       const double sn = s + (1.0 - phi) / dphi;
       if (!(sn > s)) break;
+      const bool done = sn - s <= kGroupStopRel<T> * s;
       s = sn;
+      if (done) break;
     }
     g.s = s;
   }
@@ -413,7 +418,7 @@ __global__ void __launch_bounds__(kThreads) group_kernel(DiagCoeffs c, bool coun
       }
     }
     __syncthreads();
-    const GroupProx gp = group_prox_block(
+    const GroupProx gp = group_prox_block<T>(
         gsize, [&](int64_t k) { return double(z[k]); }, [&](int64_t k) { return double(tau[k]); });
     // x into the z scratch, then phase 3
     for (int64_t k = threadIdx.x; k < gsize; k += blockDim.x) {
@@ -542,7 +547,7 @@ __device__ __forceinline__ int64_t member(const GroupGeom& g, int64_t gi, int64_
 template <class T>
 __global__ void __launch_bounds__(kThreads) group_prox_kernel(T* z, const T* tau, GroupGeom g) {
   for (int64_t gi = blockIdx.x; gi < g.n_groups; gi += gridDim.x) {
-    const GroupProx gp = group_prox_block(
+    const GroupProx gp = group_prox_block<T>(
         g.size, [&](int64_t k) { return double(z[member(g, gi, k)]); },
         [&](int64_t k) { return double(tau[member(g, gi, k)]); });
     for (int64_t k = threadIdx.x; k < g.size; k += blockDim.x) {
