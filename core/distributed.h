@@ -94,9 +94,11 @@ class Communicator {
 std::unique_ptr<Communicator> make_c10d_communicator(const DistributedEnv& env);
 /// True when this build has the c10d Gloo backend (core/distributed_c10d.cpp).
 bool have_c10d_gloo();
-/// A TCP port of 127.0.0.1 that is free right now (a socket bound to port 0, then released): the
-/// MASTER_PORT of ranks started on this machine (`--nproc`, tests, benchmarks). Throws
-/// proxbench::Error when no socket can be opened or bound.
+/// A TCP port of 127.0.0.1 that is free right now (a socket bound to it, then released): the
+/// MASTER_PORT of ranks started on this machine (`--nproc`, tests, benchmarks). Drawn at random in
+/// [20000, 32000), below Linux's ephemeral range, so that another process's outgoing connection
+/// cannot take it before rank 0's TCPStore binds it (a bind(0) port could be); after 64 taken
+/// draws, a port from bind(0). Throws proxbench::Error when no socket can be opened or bound.
 int free_local_port();
 
 /// Optional capability of a core::Problem (found with dynamic_cast): data parallelism.

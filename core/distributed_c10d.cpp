@@ -36,6 +36,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <map>
@@ -258,19 +259,39 @@ torch::optim::Optimizer::LossClosure data_parallel_closure(Problem& problem, Com
   };
 }
 
-int free_local_port() {
+namespace {
+/// Binds a fresh TCP socket of 127.0.0.1 to `port` (0: the kernel picks), then closes it; the port
+/// bound, or −1 when the bind fails. Throws when no socket can be opened.
+int try_bind_local(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) throw Error("data parallel: cannot open a socket to find a free port on 127.0.0.1");
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
+  a.sin_port = htons(static_cast<uint16_t>(port));
   socklen_t len = sizeof a;
   const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
                   ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
   ::close(fd);
-  if (!ok) throw Error("data parallel: cannot bind a socket on 127.0.0.1 to find a free port");
-  return ntohs(a.sin_port);
+  return ok ? ntohs(a.sin_port) : -1;
+}
+}  // namespace
+
+int free_local_port() {
+  // A port below Linux's ephemeral range (32768–60999 by default), so that no outgoing connection
+  // of another process takes it as its source port between this check and the TCPStore's bind (a
+  // port from bind(0) lies in that range). Random draws, so concurrent callers rarely meet.
+  static std::atomic<uint64_t> calls{0};
+  uint64_t x = (uint64_t(::getpid()) << 32) ^ uint64_t(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+               (++calls * 0x9E3779B97F4A7C15ull);
+  for (int tries = 0; tries < 64; ++tries) {
+    x ^= x >> 33, x *= 0xff51afd7ed558ccdull, x ^= x >> 33;  // splitmix-style scramble
+    const int port = 20000 + int(x % 12000);                 // [20000, 32000)
+    if (try_bind_local(port) == port) return port;
+  }
+  const int port = try_bind_local(0);
+  if (port < 0) throw Error("data parallel: cannot bind a socket on 127.0.0.1 to find a free port");
+  return port;
 }
 
 }  // namespace proxbench::core
