@@ -357,15 +357,14 @@ void group_prox(T* __restrict z, const T* __restrict tau, int64_t n) {
     const double dphi = psi3 / (psi * std::sqrt(psi));
     const double sn = s + (1.0 - phi) / dphi;
     if (!(sn > s)) break;
-    const double d = sn - s;
     s = sn;
-    if (d <= kGroupStopRel<T> * s_w) break;
+    if (group_l21_converged<T>(s_w, s)) break;
   }
   // x = z·s/(s+τ), in vectors (GCC left this loop scalar for float: a third of the group's time)
   const GVec sv = zero + s;
   int64_t k = 0;
-  const double d = s - s_w;
-  if (s_w >= 0 && d <= kGroupStopRel<T> * s_w) {  // from w, no division (d = 0 when Newton broke)
+  if (s_w >= 0 && group_l21_converged<T>(s_w, s)) {  // from w, no division (s = s_w when Newton broke)
+    const double d = s - s_w;
     const GVec dv = zero + d;
     for (; k < nv; k += W) {
       GVec wk;

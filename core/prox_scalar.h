@@ -900,6 +900,11 @@ struct BlockIndex {
 /// moves by at most e/s relative.
 template <class T>
 constexpr double kGroupStopRel = sizeof(T) <= 4 ? 2.5e-6 : 8e-10;
+/// The stop of kGroupStopRel: the Newton step from s_prev to s_next is below kGroupStopRel·s_prev.
+template <class T>
+PB_INLINE bool group_l21_converged(double s_prev, double s_next) {
+  return s_next - s_prev <= kGroupStopRel<T> * s_prev;
+}
 
 /// Newton's start for group_l21_prox: max(‖z‖ − max τ, max_k(|z_k| − τ_k), ‖z‖ − τ_w, 0), where
 /// τ_w = Σ z_k²τ_k / ‖z‖² (`tw`). Each is a lower bound of the root: the last because 1/(s+τ)² is
@@ -975,7 +980,7 @@ PB_INLINE void group_l21_prox_indexed(T* z, const T* tau, bool tau_scalar, int64
     const double dphi = psi3 / (psi * std::sqrt(psi));
     const double sn = s + (1.0 - phi) / dphi;
     if (!(sn > s)) break;
-    const bool done = sn - s <= kGroupStopRel<T> * s;
+    const bool done = group_l21_converged<T>(s, sn);
     s = sn;
     if (done) break;
   }

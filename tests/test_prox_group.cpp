@@ -97,6 +97,25 @@ TEST(ProxGroup, ContiguousKernelAgainstReference) {
   std::vector<Fn> fns{&kn::isa_base::group_l21_range};
   if (kn::cpu_isa_available(kn::CpuIsa::Avx2)) fns.push_back(&kn::isa_avx2::group_l21_range);
   if (kn::cpu_isa_available(kn::CpuIsa::Avx512)) fns.push_back(&kn::isa_avx512::group_l21_range);
+  // Every ISA's kernel on the group (z, t) rounded to T (the type of `zero`): x is the first one's
+  // result, after checking that the others give its bits; ref is the reference of the rounded group.
+  auto run_kernels = [&](auto zero, const std::vector<double>& z, const std::vector<double>& t,
+                         std::vector<testref::LD>& ref, std::vector<double>& x) {
+    using T = decltype(zero);
+    const std::vector<T> zt(z.begin(), z.end()), tt(t.begin(), t.end());
+    ref = testref::group_prox_ref(std::vector<testref::LD>(zt.begin(), zt.end()),
+                                  std::vector<testref::LD>(tt.begin(), tt.end()));
+    std::vector<T> first;
+    for (size_t f = 0; f < fns.size(); ++f) {
+      std::vector<T> y = zt;
+      fns[f](std::is_same_v<T, double>, y.data(), tt.data(), int64_t(y.size()));
+      if (f == 0)
+        first = y;
+      else
+        ASSERT_EQ(0, std::memcmp(first.data(), y.data(), y.size() * sizeof(T))) << "isa " << f << " n " << y.size();
+    }
+    x.assign(first.begin(), first.end());
+  };
   Sampler smp(77);
   std::normal_distribution<double> nrm(0, 1);
   double worst64 = 0, worst32 = 0, worst_start = 0;
@@ -112,7 +131,6 @@ TEST(ProxGroup, ContiguousKernelAgainstReference) {
             t[i] = 1e-7 / (std::fabs(g) + 1e-8);
           }
         } else if (regime == 1) {  // near the threshold, τ over six decades
-
           const Group g = draw_group(smp);
           z.resize(g.z.size()), t.resize(g.z.size());
           for (size_t i = 0; i < g.z.size(); ++i) z[i] = g.z[i], t[i] = g.t[i];
@@ -123,46 +141,24 @@ TEST(ProxGroup, ContiguousKernelAgainstReference) {
         }
         const int64_t m = int64_t(z.size());
         ++groups;
-        // float64
-        std::vector<testref::LD> zl(z.begin(), z.end()), tl(t.begin(), t.end());
-        const auto ref = testref::group_prox_ref(zl, tl);
         double zmax = 0;
         for (double v : z) zmax = std::max(zmax, std::fabs(v));
-        std::vector<double> first;
-        for (size_t f = 0; f < fns.size(); ++f) {
-          std::vector<double> x = z;
-          fns[f](true, x.data(), t.data(), m);
-          if (f == 0) {
-            first = x;
-            for (int64_t i = 0; i < m; ++i) {
-              const double err = double(std::fabs(testref::LD(x[i]) - ref[i]));
-              worst64 = std::max(worst64, err / zmax);
-              ASSERT_LE(err, 1e-12 * zmax) << "regime " << regime << " n " << m << " member " << i;
-            }
-          } else {
-            ASSERT_EQ(0, std::memcmp(first.data(), x.data(), m * sizeof(double))) << "isa " << f << " n " << m;
-          }
+        // float64
+        std::vector<testref::LD> ref, reff;
+        std::vector<double> x, xf;
+        ASSERT_NO_FATAL_FAILURE(run_kernels(0.0, z, t, ref, x));
+        for (int64_t i = 0; i < m; ++i) {
+          const double err = double(std::fabs(testref::LD(x[i]) - ref[i]));
+          worst64 = std::max(worst64, err / zmax);
+          ASSERT_LE(err, 1e-12 * zmax) << "regime " << regime << " n " << m << " member " << i;
         }
         // float32: the same group rounded to float, against its own reference
-        std::vector<float> zf(z.begin(), z.end()), tf(t.begin(), t.end());
-        std::vector<testref::LD> zfl(zf.begin(), zf.end()), tfl(tf.begin(), tf.end());
-        const auto reff = testref::group_prox_ref(zfl, tfl);
-        std::vector<float> firstf;
-        for (size_t f = 0; f < fns.size(); ++f) {
-          std::vector<float> x = zf;
-          fns[f](false, x.data(), tf.data(), m);
-          if (f == 0) {
-            firstf = x;
-            for (int64_t i = 0; i < m; ++i) {
-              const double err = double(std::fabs(testref::LD(x[i]) - reff[i]));
-              const double tol = 1.2e-7 * double(std::fabs(reff[i])) + 1e-12 * zmax;  // one float ulp
-              if (double(std::fabs(reff[i])) > 1e-6 * zmax)
-                worst32 = std::max(worst32, err / double(std::fabs(reff[i])));
-              ASSERT_LE(err, tol) << "regime " << regime << " n " << m << " member " << i;
-            }
-          } else {
-            ASSERT_EQ(0, std::memcmp(firstf.data(), x.data(), m * sizeof(float))) << "isa " << f << " n " << m;
-          }
+        ASSERT_NO_FATAL_FAILURE(run_kernels(0.0f, z, t, reff, xf));
+        for (int64_t i = 0; i < m; ++i) {
+          const double err = double(std::fabs(testref::LD(xf[i]) - reff[i]));
+          const double tol = 1.2e-7 * double(std::fabs(reff[i])) + 1e-12 * zmax;  // one float ulp
+          if (double(std::fabs(reff[i])) > 1e-6 * zmax) worst32 = std::max(worst32, err / double(std::fabs(reff[i])));
+          ASSERT_LE(err, tol) << "regime " << regime << " n " << m << " member " << i;
         }
         // negative control: the start alone
         if (regime == 1 && ref[0] != 0) {

@@ -312,7 +312,7 @@ void finish_step_t(const DiagLaunch& L, bool write_aux, const DiagPtrs<T>& p, vo
 
 // ---- group l2,1 prox of one group by one block (every thread gets the same result) -------------
 // The sums of group_l21_prox_indexed (core/prox_scalar.h, tau_scalar = false) as block reductions;
-// same branches, same Newton iteration (start group_l21_start, stop kGroupStopRel<T>, T the
+// same branches, same Newton iteration (start group_l21_start, stop group_l21_converged<T>, T the
 // data's type). z(k), tau(k): member k's values.
 struct GroupProx {
   int kind = 2;  ///< 0 → x = 0, 1 → x = z·f, 2 → x = z (identity), 3 → x = z·s/(s + τ_k)
@@ -370,7 +370,7 @@ __device__ GroupProx group_prox_block(int64_t gsize, Z z, Tau tau) {
       const double dphi = psi3 / (psi * std::sqrt(psi));
       const double sn = s + (1.0 - phi) / dphi;
       if (!(sn > s)) break;
-      const bool done = sn - s <= kGroupStopRel<T> * s;
+      const bool done = group_l21_converged<T>(s, sn);
       s = sn;
       if (done) break;
     }
