@@ -21,6 +21,10 @@
 
 #include "core/kernels_cpu.h"
 #include "core/prox_scalar.h"
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include "core/kernels_lanes.h"
+#define PB_KERNEL_LANES 1
+#endif
 
 namespace proxbench::core::kernels::PB_KERNEL_ISA {
 namespace {
@@ -65,8 +69,22 @@ __attribute__((flatten)) void diag_loop(const Op& op, const CpuJob& s, int64_t i
     // on v (D is non-decreasing in v, precond_of_v).
     T g2 = 0, dth = 0;
     Int nz = 0, sm = 0, nza = 0;
+    int64_t i_scalar = t0;  // where the scalar form's loop starts
+#ifdef PB_KERNEL_LANES
+    // l2/3 and general lq in float32: most of the tile as two vectors in lockstep (kernels_lanes.h)
+    if constexpr (lanes::kEnabled && lanes::LaneProx<Op>::kHas && std::is_same_v<T, float> && M == Mode::Prox && !Aux) {
+      lanes::TileSums ts;
+      i_scalar = lanes::lockstep_tile<P, Probes, Count>(op, c, th, g, m, v, t0, t1, ts);
+      g2 = ts.g2;
+      dth = ts.dth;
+      nz = ts.nz;
+      sm = ts.sm;
+      vmax = vmax > ts.vmax ? vmax : ts.vmax;
+      vmin = vmin < ts.vmin ? vmin : ts.vmin;
+    }
+#endif
 #pragma omp simd reduction(+ : g2, dth, nz, sm, nza) reduction(max : vmax) reduction(min : vmin)
-    for (int64_t i = t0; i < t1; ++i) {
+    for (int64_t i = i_scalar; i < t1; ++i) {
       const T old = th[i], gv = g[i];
       T mm = m[i], vv = HasV ? v[i] : T(0), D, x, tv;
       const T nw = diag_update<M, P, Op, T, Aux, AuxT>(op, c, old, gv, mm, &vv, D, x, tv);

@@ -51,6 +51,46 @@ PB_INLINE T copysign_(T mag, T z) {
   return std::copysign(mag, z);
 }
 
+/// Inlining of the generic map cores below: forced on the host (the lockstep vector forms, several
+/// hundred instructions, were otherwise left as calls inside the fused loops); PB_INLINE on CUDA.
+#if defined(__CUDACC__) || !(defined(__GNUC__) || defined(__clang__))
+#define PB_CORE_INLINE PB_INLINE
+#else
+#define PB_CORE_INLINE inline __attribute__((always_inline))
+#endif
+
+/// One float32 coordinate as a "lane set" of the generic map cores (l23_f32_core, lq_f32_core):
+/// masks are bool, bit casts go through memcpy. core/kernels_lanes.h has the vector lane sets (K
+/// native vectors of the instruction set in lockstep) with the same static members, so each core
+/// is written once and its scalar and vector forms perform the same IEEE operations in the same
+/// order: the same bits.
+struct ScalarLanes {
+  using F = float;
+  using I = int32_t;
+  using U = uint32_t;
+  PB_INLINE static U bits(F x) {
+    U u;
+    memcpy(&u, &x, sizeof u);
+    return u;
+  }
+  PB_INLINE static F from_bits(U u) {
+    F x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+  }
+  PB_INLINE static I u2i(U u) { return I(u); }  ///< same bits for u < 2^31, the only use
+  PB_INLINE static U i2u(I i) { return U(i); }
+  PB_INLINE static F to_f(I i) { return F(i); }  ///< value conversion (rounds)
+  PB_INLINE static I to_i(F x) { return I(x); }  ///< value conversion (truncates)
+  PB_INLINE static F sqrt(F x) { return std::sqrt(x); }
+  PB_INLINE static F f(float s) { return s; }  ///< broadcast
+  PB_INLINE static I i(int32_t s) { return s; }
+  template <class T>
+  PB_INLINE static T sel(bool m, T a, T b) {
+    return m ? a : b;
+  }
+};
+
 /// r(x) = 0.
 struct NoneOp {
   template <class T>
@@ -184,14 +224,46 @@ PB_INLINE bool shrink_l12(T a, T tau, T& d) {
 /// Rough inverse cube root x^{−1/3} of x > 0 in float (relative error ≤ 3.5%): the bit pattern,
 /// read as an integer (≈ a scaled log2 x), divided by −3 plus a bias (the division by 3 as a float
 /// multiply: three vector instructions instead of an integer multiply-high sequence). Only a
-/// starting point.
-PB_INLINE float icbrt_guess(float x) {
-  int32_t i;
-  memcpy(&i, &x, sizeof i);
-  i = 0x54a23300 - int32_t(float(i) * (1.0f / 3.0f));
-  float y;
-  memcpy(&y, &i, sizeof y);
-  return y;
+/// starting point. L: a lane set (ScalarLanes).
+template <class L>
+PB_CORE_INLINE typename L::F icbrt_guess(typename L::F x) {
+  return L::from_bits(L::i2u(0x54a23300 - L::to_i(L::to_f(L::u2i(L::bits(x))) * (1.0f / 3.0f))));
+}
+
+/// The float32 form of shrink_l23 below over a lane set L (ScalarLanes, or the vector lanes of
+/// core/kernels_lanes.h): d for a > 0 and the mask a > t. Lanes with A ≥ 1e9 (or a NaN A) take
+/// A = 2 and d = 0, as in shrink_l23.
+template <class L>
+PB_CORE_INLINE auto l23_f32_core(typename L::F a, typename L::F tau, typename L::F& d) {
+  using F = typename L::F;
+  const F k = tau * float(2.0 / 3.0);  // a multiply, not a division
+  const F k4 = L::sqrt(L::sqrt(k));
+  const F k34 = k4 * k4 * k4;
+  const auto above = a > 2.0f * k34;
+  const F A0 = a / k34;
+  const auto fits = A0 < 1e9f;  // else d/a ≈ A^{−4/3} is below half an ulp: d = 0
+  const F A = L::sel(fits, L::sel(A0 > 2.0f, A0, L::f(2.0f)), L::f(2.0f));
+  // A^{−1/3} = k^{1/4}·a^{−1/3}: the chain on a runs beside the two square roots of k instead of
+  // after them and the division (the float loop is latency-bound: 25% faster); a·y³ is formed as
+  // (a·y)·y², whose factors stay normal floats for every normal a
+  F ya = icbrt_guess<L>(a);  // two Newton steps, written out (a loop stayed a loop in the lockstep form)
+  ya = ya * (4.0f - (a * ya) * (ya * ya)) * float(1.0 / 3.0);
+  ya = ya * (4.0f - (a * ya) * (ya * ya)) * float(1.0 / 3.0);
+  const F y = ya * k4;
+  const F y2 = y * y, e = y2 * y2;
+  const F r =
+      (A * y2) *
+      (float(0.9998835069997941) +
+       e * (float(-0.3188643113535382) +
+            e * (float(-0.49224734197994824) + e * (float(1.359068070505577) + e * float(-3.4920885674691213)))));
+  // one Halley step r' = (r·den − num)/den and d = k/(k^{1/4} r') share one division:
+  // d = (k/k^{1/4})·den/(r·den − num), num = 2ff', den = 2f'² − ff'' (k/k^{1/4} rather than
+  // (k^{1/4})³: fewer roundings, worst relative error 3.5e-7 instead of 5.9e-7 near A = 2)
+  const F r2 = r * r, r3 = r2 * r;
+  const F f = (r3 - A) * r + 1.0f, fp = 4.0f * r3 - A, fpp = 12.0f * r2;
+  const F num = 2.0f * f * fp, den = 2.0f * fp * fp - f * fpp;
+  d = L::sel(fits, (k / k4) * den / (r * den - num), L::f(0.0f));
+  return above;
 }
 
 /// l_{2/3} (Cao, Sun, Xu, J. Vis. Commun. Image Represent. 24 (2013), in the ½ scaling λ_Cao = 2τ).
@@ -208,52 +280,36 @@ PB_INLINE float icbrt_guess(float x) {
 /// error 1.2e-7 / 2.1e-16 over A ∈ [2, 10^9] / [2, 10^18] and a fine grid near A = 2). For A > 10^9 (float) / 10^18
 /// (double) the shrink d/a ≈ A^{−4/3} is below half an ulp and d = 0. Then d = k/(k^{1/4} r) (shrink form). Float32:
 /// three divisions (A, k/k^{1/4}, and the Halley step fused with d; k = τ·(2/3) by a multiply); float64: five, as
-/// before; branch-free (+ − × ÷ sqrt and integer ops), so the fused loops vectorize it.
+/// before; branch-free (+ − × ÷ sqrt and integer ops), so the fused loops vectorize it. The float32
+/// form is l23_f32_core above (one definition for the scalar form and the lockstep vector loops).
 template <class T>
 PB_INLINE bool shrink_l23(T a, T tau, T& d) {
-  constexpr bool F32 = sizeof(T) <= 4;
-  const T k = F32 ? tau * T(2.0 / 3.0) : T(2) * tau / T(3);  // float32: a multiply, not a division
-  const T k4 = std::sqrt(std::sqrt(k));
-  const T k34 = k4 * k4 * k4;
-  const bool above = a > T(2) * k34;
-  const T A0 = a / k34;
-  // Beyond A = 1e9 (float) / 1e18 (double), d/a ≈ A^{−4/3} is far below half an ulp: x = a exactly
-  // (and r⁴ would overflow float for A ≳ 1e29). Lanes below the threshold (discarded) use A = 2.
-  const bool huge = !(A0 < T(F32 ? 1e9 : 1e18));
-  const T A = huge || !(A0 > T(2)) ? T(2) : A0;
-  T y;
-  if constexpr (F32) {
-    // A^{−1/3} = k^{1/4}·a^{−1/3}: the chain on a runs beside the two square roots of k instead of
-    // after them and the division (the float loop is latency-bound: 25% faster); a·y³ is formed as
-    // (a·y)·y², whose factors stay normal floats for every normal a
-    T ya = T(icbrt_guess(float(a)));
-    for (int it = 0; it < 2; ++it) ya = ya * (T(4) - (a * ya) * (ya * ya)) * T(1.0 / 3.0);
-    y = ya * k4;
+  if constexpr (sizeof(T) <= 4) {
+    return l23_f32_core<ScalarLanes>(a, tau, d);
   } else {
-    y = T(icbrt_guess(float(A)));
+    const T k = T(2) * tau / T(3);
+    const T k4 = std::sqrt(std::sqrt(k));
+    const T k34 = k4 * k4 * k4;
+    const bool above = a > T(2) * k34;
+    const T A0 = a / k34;
+    // Beyond A = 1e18, d/a ≈ A^{−4/3} is far below half an ulp: x = a exactly. Lanes below the
+    // threshold (discarded) use A = 2.
+    const bool huge = !(A0 < T(1e18));
+    const T A = huge || !(A0 > T(2)) ? T(2) : A0;
+    T y = T(icbrt_guess<ScalarLanes>(float(A)));
     y = y * (T(4) - A * y * y * y) * T(1.0 / 3.0);
-  }
-  const T y2 = y * y, e = y2 * y2;
-  T r = (A * y2) * (T(0.9998835069997941) +
-                    e * (T(-0.3188643113535382) +
-                         e * (T(-0.49224734197994824) + e * (T(1.359068070505577) + e * T(-3.4920885674691213)))));
-  if constexpr (F32) {
-    // one Halley step r' = (r·den − num)/den and d = k/(k^{1/4} r') share one division:
-    // d = (k/k^{1/4})·den/(r·den − num), num = 2ff', den = 2f'² − ff'' (k/k^{1/4} rather than
-    // (k^{1/4})³: fewer roundings, worst relative error 3.5e-7 instead of 5.9e-7 near A = 2)
-    const T r2 = r * r, r3 = r2 * r;
-    const T f = (r3 - A) * r + T(1), fp = T(4) * r3 - A, fpp = T(12) * r2;
-    const T num = T(2) * f * fp, den = T(2) * fp * fp - f * fpp;
-    d = huge ? T(0) : (k / k4) * den / (r * den - num);
-  } else {
+    const T y2 = y * y, e = y2 * y2;
+    T r = (A * y2) * (T(0.9998835069997941) +
+                      e * (T(-0.3188643113535382) +
+                           e * (T(-0.49224734197994824) + e * (T(1.359068070505577) + e * T(-3.4920885674691213)))));
     for (int it = 0; it < 2; ++it) {  // Halley: r ← r − 2ff'/(2f'² − ff'')
       const T r2 = r * r, r3 = r2 * r;
       const T f = (r3 - A) * r + T(1), fp = T(4) * r3 - A, fpp = T(12) * r2;
       r = r - T(2) * f * fp / (T(2) * fp * fp - f * fpp);
     }
     d = huge ? T(0) : k / (k4 * r);
+    return above;
   }
-  return above;
 }
 
 /// General l_q, 0 < q < 1 (Marjanovic & Solo, IEEE TSP 60(11) 2012; Chen, Shen, Suter, IET SP 10(5)
@@ -505,12 +561,10 @@ struct LqConstF {
   }
 };
 
-/// 2^n as a float32 bit pattern, n ∈ [−126, 127].
-PB_INLINE float pow2i_f(int32_t n) {
-  const uint32_t b = uint32_t(n + 127) << 23;
-  float f;
-  memcpy(&f, &b, sizeof f);
-  return f;
+/// 2^n as a float32 bit pattern, n ∈ [−126, 127], over a lane set L (ScalarLanes).
+template <class L>
+PB_CORE_INLINE typename L::F pow2i_f(typename L::I n) {
+  return L::from_bits(L::i2u(n + 127) << 23);
 }
 
 /// General-q shrink entirely in float32 (prox-reference.md §1(e); LqConstF has the algorithm):
@@ -521,45 +575,51 @@ PB_INLINE float pow2i_f(int32_t n) {
 /// powers of two and one rounding product (subnormal τ is exact, and an intermediate that
 /// over- or underflows is one whose β is far from the threshold). Accuracy: kLqFloatMaxQ. Lanes
 /// below the threshold (or with a = 0) compute finite garbage or inf/NaN, discarded by the caller.
-PB_INLINE bool shrink_lq_f32(float a, float tau, const LqConstF& c, float& d_out) {
-  uint32_t b;
-  memcpy(&b, &a, sizeof b);
-  const bool sub = b < 0x00800000u;  // subnormal (or 0): k·2^−149 with k = b, exact as a float
-  const float k = float(int32_t(b));
-  uint32_t bk;
-  memcpy(&bk, &k, sizeof bk);
-  b = sub ? bk : b;
-  const int32_t e = int32_t(b >> 23) - (sub ? 275 : 126);  // a = 2^e·m
-  const uint32_t mb = (b & 0x007FFFFFu) | 0x3F000000u;
-  float m;
-  memcpy(&m, &mb, sizeof m);
-  const float t = m - 1.0f;  // exact, in [−½, 0)
+/// Written once over a lane set L (ScalarLanes; the lockstep vector lanes of core/kernels_lanes.h):
+/// returns the mask a > threshold (β < β_thr) and sets d_out.
+template <class L>
+PB_CORE_INLINE auto lq_f32_core(typename L::F a, const typename L::F tau, const LqConstF& c, typename L::F& d_out) {
+  using F = typename L::F;
+  using I = typename L::I;
+  using U = typename L::U;
+  U b = L::bits(a);
+  const auto sub = b < 0x00800000u;  // subnormal (or 0): k·2^−149 with k = b, exact as a float
+  const F k = L::to_f(L::u2i(b));
+  b = L::sel(sub, L::bits(k), b);
+  const I e = L::u2i(b >> 23) - L::sel(sub, L::i(275), L::i(126));  // a = 2^e·m
+  const F m = L::from_bits((b & 0x007FFFFFu) | 0x3F000000u);
+  const F t = m - 1.0f;  // exact, in [−½, 0)
   const float* p = c.p;
-  const float t2 = t * t, t4 = t2 * t2, t8 = t4 * t4;
-  const float P =
+  const F t2 = t * t, t4 = t2 * t2, t8 = t4 * t4;
+  const F P =
       p[0] + t * ((((p[1] + p[2] * t) + (p[3] + p[4] * t) * t2) + ((p[5] + p[6] * t) + (p[7] + p[8] * t) * t2) * t4) +
                   (p[9] + p[10] * t) * t8);  // q·m^{q−2}
-  const float ef = float(e), E = c.h * ef;   // exact: a multiple of 2^−12 below 2^11
+  const F ef = L::to_f(e), E = c.h * ef;     // exact: a multiple of 2^−12 below 2^11
   constexpr float kMagic = 12582912.0f;      // 1.5·2^23: (E + kMagic) − kMagic = round(E)
-  const float Nf = (E + kMagic) - kMagic;
-  const float f = (E - Nf) + c.lo * ef;  // |f| ≤ 0.52
+  const F Nf = (E + kMagic) - kMagic;
+  const F f = (E - Nf) + c.lo * ef;  // |f| ≤ 0.52
   // 2^f: Chebyshev interpolant of degree 6 on [−0.53, 0.53] (its constant term is 1 to 2e-16;
   // relative error 2e-9, 1.8 float32 ulps as evaluated), as 1 + f·(…)
-  const float f2 = f * f, f4 = f2 * f2;
-  const float e2 = 1.0f + f * (((0.69314722f + 0.24022651f * f) + (0.055503052f + 0.0096180376f * f) * f2) +
-                               (0.0013408713f + 1.5468616e-4f * f) * f4);
-  int32_t n = int32_t(Nf);
-  n = n < -252 ? -252 : (n > 252 ? 252 : n);  // beyond: β is ≪ 2^−100 or ≫ 1 either way
-  const int32_t n1 = n >> 1, n2 = n - n1;     // each in [−126, 126] (>>: arithmetic shift)
-  const float beta = ((tau * pow2i_f(n1)) * (e2 * P)) * pow2i_f(n2);
-  const bool above = beta < c.bthr;
-  const float tt = c.bf - beta;
-  const float xi = c.xa * std::sqrt(tt > 0.0f ? tt : 0.0f) + c.xb;
+  const F f2 = f * f, f4 = f2 * f2;
+  const F e2 = 1.0f + f * (((0.69314722f + 0.24022651f * f) + (0.055503052f + 0.0096180376f * f) * f2) +
+                           (0.0013408713f + 1.5468616e-4f * f) * f4);
+  I n = L::to_i(Nf);
+  n = L::sel(n < -252, L::i(-252), L::sel(n > 252, L::i(252), n));  // beyond: β ≪ 2^−100 or ≫ 1
+  const I n1 = n >> 1, n2 = n - n1;                                 // each in [−126, 126] (>>: arithmetic shift)
+  const F beta = ((tau * pow2i_f<L>(n1)) * (e2 * P)) * pow2i_f<L>(n2);
+  const auto above = beta < c.bthr;
+  const F tt = c.bf - beta;
+  const F xi = c.xa * L::sqrt(L::sel(tt > 0.0f, tt, L::f(0.0f))) + c.xb;
   const float* r = c.r;
-  const float x2 = xi * xi, x4 = x2 * x2;
-  const float R = ((r[0] + r[1] * xi) + (r[2] + r[3] * xi) * x2) + ((r[4] + r[5] * xi) + (r[6] + r[7] * xi) * x2) * x4;
+  const F x2 = xi * xi, x4 = x2 * x2;
+  const F R = ((r[0] + r[1] * xi) + (r[2] + r[3] * xi) * x2) + ((r[4] + r[5] * xi) + (r[6] + r[7] * xi) * x2) * x4;
   d_out = a * (beta * R);
   return above;
+}
+
+/// The scalar form of lq_f32_core.
+PB_INLINE bool shrink_lq_f32(float a, float tau, const LqConstF& c, float& d_out) {
+  return lq_f32_core<ScalarLanes>(a, tau, c, d_out);
 }
 
 /// Dispatch of the magnitude problem on q: 1 → l1, ½ → half thresholding, 2/3 → Cardano,
