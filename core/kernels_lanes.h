@@ -182,18 +182,18 @@ struct Lanes {
   PB_LANE_INLINE static void store(float* p, const F& x) {
     for (int k = 0; k < K; ++k) std::memcpy(p + k * kW, &x.v[k], sizeof(NF));
   }
-  /// Σ of the lanes in order (lane 0 first), as a float.
-  PB_LANE_INLINE static float sum(const F& x) {
-    float s = 0;
+  /// x's lanes folded in order (vector 0 lane 0 first): acc = fn(acc, lane).
+  template <class V, class T, class Fn>
+  PB_LANE_INLINE static T fold(const Pk<V, K>& x, T acc, Fn fn) {
     for (int k = 0; k < K; ++k)
-      for (int l = 0; l < kW; ++l) s += x.v[k][l];
-    return s;
+      for (int l = 0; l < kW; ++l) acc = fn(acc, T(x.v[k][l]));
+    return acc;
   }
-  PB_LANE_INLINE static int32_t sum(const I& x) {
-    int32_t s = 0;
-    for (int k = 0; k < K; ++k)
-      for (int l = 0; l < kW; ++l) s += x.v[k][l];
-    return s;
+  /// Σ of the lanes in order, in the lanes' type (float or int32).
+  template <class V>
+  PB_LANE_INLINE static auto sum(const Pk<V, K>& x) {
+    using T = std::remove_cv_t<std::remove_reference_t<decltype(x.v[0][0])>>;
+    return fold(x, T(0), [](T a, T b) { return a + b; });
   }
 };
 
@@ -203,18 +203,28 @@ struct LaneProx {
   static constexpr bool kHas = false;
 };
 
+/// The op's prox around a shrink core, as the scalar ops write it: a = |z|, x = sign(z)·(a − d)
+/// where the core's mask is set, else 0; τ = 0 returns z. core(a, d) returns the mask and sets d.
+template <class L, class Core>
+PB_LANE_INLINE typename L::F shrink_prox(const typename L::F& z, const typename L::F& tau, Core core) {
+  using F = typename L::F;
+  const F a = L::abs(z);
+  F d;
+  const auto nz = core(a, d);
+  const F x = L::sel(nz, L::copysign(a - d, z), L::f(0.0f));
+  return L::sel(tau == 0.0f, z, x);
+}
+
 /// scalar::L23Op::prox for float32 data.
 template <>
 struct LaneProx<scalar::L23Op> {
   static constexpr bool kHas = true;
   template <class L>
   PB_LANE_INLINE static typename L::F prox(const scalar::L23Op&, const typename L::F& z, const typename L::F& tau) {
-    using F = typename L::F;
-    const F a = L::abs(z);
-    F d;
-    const auto nz = scalar::l23_f32_core<L>(a, tau, d);
-    const F x = L::sel(nz, L::copysign(a - d, z), L::f(0.0f));
-    return L::sel(tau == 0.0f, z, x);
+    return shrink_prox<L>(
+        z, tau, [&](const typename L::F& a, typename L::F& d) __attribute__((always_inline)) {
+          return scalar::l23_f32_core<L>(a, tau, d);
+        });
   }
 };
 
@@ -225,12 +235,10 @@ struct LaneProx<scalar::LqOpT<true>> {
   template <class L>
   PB_LANE_INLINE static typename L::F prox(const scalar::LqOpT<true>& op, const typename L::F& z,
                                            const typename L::F& tau) {
-    using F = typename L::F;
-    const F a = L::abs(z);
-    F d;
-    const auto nz = scalar::lq_f32_core<L>(a, tau, op.c, d);
-    const F x = L::sel(nz, L::copysign(a - d, z), L::f(0.0f));
-    return L::sel(tau == 0.0f, z, x);
+    return shrink_prox<L>(
+        z, tau, [&](const typename L::F& a, typename L::F& d) __attribute__((always_inline)) {
+          return scalar::lq_f32_core<L>(a, tau, op.c, d);
+        });
   }
 };
 
@@ -301,11 +309,8 @@ PB_LANE_INLINE int64_t lockstep_tile(const Op& op, const DiagCoeffs& c, float* _
     out.g2 = L::sum(g2);
     out.dth = L::sum(dth);
     if constexpr (HasV) {
-      for (int k = 0; k < 2; ++k)
-        for (int l = 0; l < kW; ++l) {
-          out.vmax = out.vmax > vmax.v[k][l] ? out.vmax : vmax.v[k][l];
-          out.vmin = out.vmin < vmin.v[k][l] ? out.vmin : vmin.v[k][l];
-        }
+      out.vmax = L::fold(vmax, out.vmax, [](float a, float b) { return a > b ? a : b; });
+      out.vmin = L::fold(vmin, out.vmin, [](float a, float b) { return a < b ? a : b; });
     }
     if constexpr (Count) {
       out.nz = L::sum(nz);
